@@ -1,0 +1,21 @@
+"""classify: stance and narrative-framing tags for Telegram posts of state diplomacy."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "ingest", "load_model"]
+
+
+def ingest(*args, **kwargs):
+    """Read dumps into a DataFrame of posts; see ``classify.ingest.ingest``."""
+    from .ingest import ingest as _ingest
+
+    return _ingest(*args, **kwargs)
+
+
+def load_model(path):
+    """Load a saved model directory; see ``classify.model.load_model``."""
+    from .model import load_model as _load
+
+    return _load(path)
