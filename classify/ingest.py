@@ -31,7 +31,7 @@ from .readers.base import RawPost, Skipped
 
 COLUMNS = (
     "post_id", "source", "locator", "message_id", "channel", "date", "forwarded_from", "lang",
-    "text", "paragraphs", "reactions", "media", "empty", "dup_group",
+    "text", "paragraphs", "reactions", "media", "empty_text", "dup_group",
 )
 LANGS = ("en", "ru", "fr")
 OTHER_LANG = "other"
@@ -223,7 +223,7 @@ def finish_post(raw: RawPost, opts: ReadOptions) -> dict | Skipped:
         "paragraphs": paragraphs,
         "reactions": dict(raw.reactions),
         "media": bool(raw.media),
-        "empty": not paragraphs,
+        "empty_text": not paragraphs,
     }
 
 
@@ -377,7 +377,7 @@ def summarise(df: pd.DataFrame) -> str:
         part = df[df["source"] == src]
         n_skip = int((skipped["source"] == src).sum())
         langs = ", ".join(f"{k} {v}" for k, v in part["lang"].value_counts().items())
-        lines.append(f"  {src}: {len(part)} posts ({int(part['empty'].sum())} without text), {n_skip} skipped; languages: {langs or '-'}")
+        lines.append(f"  {src}: {len(part)} posts ({int(part['empty_text'].sum())} without text), {n_skip} skipped; languages: {langs or '-'}")
     total_items = len(df) + len(skipped)
     lines.append(f"total: {total_items} input items = {len(df)} posts + {len(skipped)} skipped")
     if len(skipped):
@@ -386,9 +386,9 @@ def summarise(df: pd.DataFrame) -> str:
             lines.append(f"  {n} x {reason}")
         for _, s in skipped.head(10).iterrows():
             lines.append(f"    {s['source']}:{s['locator']}: {s['reason']}")
-    sizes = df[~df["empty"]].groupby("dup_group")["source"].agg(list)
+    sizes = df[~df["empty_text"]].groupby("dup_group")["source"].agg(list)
     multi = sizes[sizes.map(len) > 1]
-    lines.append(f"duplicate groups: {df.loc[~df['empty'], 'dup_group'].nunique()} unique posts with text; {len(multi)} groups with copies")
+    lines.append(f"duplicate groups: {df.loc[~df['empty_text'], 'dup_group'].nunique()} unique posts with text; {len(multi)} groups with copies")
     for gid, srcs in multi.items():
         lines.append(f"  {gid}: {len(srcs)} copies in {', '.join(sorted(set(srcs)))}")
     return "\n".join(lines)
