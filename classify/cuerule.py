@@ -1,0 +1,60 @@
+"""The cue rule: the codebook's own cues as a classifier, kept as a reference system.
+
+A label is predicted when at least one of its cues matches; evidence is the paragraph with most
+hits. Stance is ``against`` when a cue of a frame that casts the West negatively fires
+(``western_hegemony``, ``western_security_threat``, ``sanctions_illegitimate``), else ``none``.
+It needs no training; ``fit`` only records that it was "fitted", so it runs through the same
+evaluation as the learned models. A learned model that does not beat it is not done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .baseline import cue_vector
+from .codebook import Codebook
+from .cues import CueMatcher
+from .model import Model, Probas, as_paragraphs, check_fitted, now_iso, versions
+
+AGAINST_FRAMES = ("western_hegemony", "western_security_threat", "sanctions_illegitimate")
+
+
+class CueRuleModel(Model):
+    """Predict a label when one of its codebook cues matches."""
+
+    kind = "cue_rule"
+
+    def __init__(self, codebook: Codebook | None = None) -> None:
+        super().__init__(codebook)
+        self.matcher_ = CueMatcher(self.codebook)
+
+    def fit(self, posts: Any = None, gold: pd.DataFrame | None = None, groups: Any = None) -> CueRuleModel:
+        """Nothing to learn; present so the cue rule runs through the same harness."""
+        self.fitted_ = True
+        self.thresholds_ = {"topics": 0.5, "frames": 0.5, "source": "fixed (a cue match gives 1.0)"}
+        self.card_ = {"date": now_iso(), "versions": versions(), "hyperparameters": {}}
+        return self
+
+    def predict_proba(self, posts: Any) -> Probas:
+        check_fitted(self)
+        cb = self.codebook
+        paragraphs = as_paragraphs(posts)
+        nt = len(cb.topics)
+        P = np.array([cue_vector(self.matcher_, "\n".join(p)) for p in paragraphs], dtype=float).reshape(len(paragraphs), -1) > 0
+        against = [cb.frames.index(f) for f in AGAINST_FRAMES if f in cb.frames]
+        stance = np.zeros((len(paragraphs), len(cb.stances)))
+        is_against = P[:, nt:][:, against].any(axis=1)
+        stance[:, cb.stances.index("against")] = is_against
+        stance[:, cb.stances.index("none")] = ~is_against
+        per_para = [np.array([cue_vector(self.matcher_, q)[nt:] for q in p], dtype=float).reshape(len(p), -1) for p in paragraphs]
+        return Probas(topics=P[:, :nt].astype(float), frames=P[:, nt:].astype(float), stance=stance, paragraph_frames=per_para)
+
+    def _save_arrays(self, path: Path) -> None:
+        return None
+
+    def _load_arrays(self, path: Path, card: dict) -> None:
+        self.matcher_ = CueMatcher(self.codebook)

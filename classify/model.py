@@ -1,0 +1,314 @@
+"""The model interface shared by every model kind, and ``load_model``.
+
+Every kind (``baseline``, ``transformer``, the ``cue_rule`` reference) implements:
+
+* ``fit(posts, gold) -> self``: learn from posts and their gold labels.
+* ``predict_proba(posts) -> Probas``: per-label probabilities (topics, frames in codebook order),
+  stance probabilities (codebook order) and per-paragraph frame scores for evidence.
+* ``predict(posts) -> DataFrame``: labels after thresholds, with probabilities and evidence.
+* ``save(dir)`` / ``load(dir)``: no pickle; arrays in safetensors, everything else JSON.
+
+``posts`` is a DataFrame with a ``paragraphs`` (or ``text``) column, or a list of strings (split
+into paragraphs at line breaks). A bare string is rejected, as scikit-learn does.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .codebook import Codebook
+from .errors import ConfigError, ModelError, NotFittedError
+
+CARD_FILE = "card.json"
+TASKS = ("topics", "frames", "stance_west")
+
+
+@dataclass
+class Probas:
+    """Model outputs for ``n`` posts.
+
+    Attributes
+    ----------
+    topics : ndarray of shape (n, n_topics)
+        Columns ordered as ``codebook.topics``.
+    frames : ndarray of shape (n, n_frames)
+        Columns ordered as ``codebook.frames``.
+    stance : ndarray of shape (n, n_stances)
+        Rows sum to 1; columns ordered as ``codebook.stances``.
+    paragraph_frames : list of ndarray (n_paragraphs_i, n_frames)
+        Per-paragraph frame scores; the top paragraph of a predicted frame is its evidence.
+    """
+
+    topics: np.ndarray
+    frames: np.ndarray
+    stance: np.ndarray
+    paragraph_frames: list[np.ndarray] = field(default_factory=list)
+
+
+def as_paragraphs(posts: Any) -> list[list[str]]:
+    """Normalise the accepted ``posts`` inputs to a list of paragraph lists."""
+    if isinstance(posts, str):
+        raise ConfigError("Iterable over raw text documents expected, string object received; wrap it in a list")
+    if isinstance(posts, pd.DataFrame):
+        if "paragraphs" in posts.columns:
+            return [[str(p) for p in ps] if len(ps) else [""] for ps in posts["paragraphs"]]
+        if "text" in posts.columns:
+            return [_split(t) for t in posts["text"]]
+        raise ConfigError(f"posts DataFrame needs a 'paragraphs' or 'text' column; it has {list(posts.columns)}")
+    out = []
+    for p in posts:
+        if isinstance(p, str):
+            out.append(_split(p))
+        elif isinstance(p, (list, tuple, np.ndarray)):
+            out.append([str(x) for x in p] or [""])
+        else:
+            raise ConfigError(f"each post must be a string or a list of paragraphs; got {type(p).__name__}")
+    return out
+
+
+def _split(text: Any) -> list[str]:
+    paras = [line.strip() for line in str(text or "").splitlines() if line.strip()]
+    return paras or [""]
+
+
+def gold_targets(gold: pd.DataFrame, codebook: Codebook) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Binary matrices for topics and frames and stance class indices, in codebook order."""
+    def matrix(col: str, ids: Sequence[str]) -> np.ndarray:
+        return np.array([[int(i in set(row)) for i in ids] for row in gold[col]], dtype=np.int64)
+
+    stance = np.array([codebook.stances.index(s) for s in gold["stance_west"]], dtype=np.int64)
+    return matrix("topics", codebook.topics), matrix("frames", codebook.frames), stance
+
+
+def check_fitted(model: Any) -> None:
+    """Raise ``NotFittedError`` (scikit-learn's wording plus the fix) if ``model`` is unfitted."""
+    if not getattr(model, "fitted_", False):
+        raise NotFittedError(
+            f"This {type(model).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
+            "before using this estimator, or run `python -m classify.train`."
+        )
+
+
+class Model:
+    """Base class: thresholds, ``predict`` from ``predict_proba``, card handling.
+
+    Subclasses set ``kind`` and implement ``fit``, ``predict_proba``, ``_save_arrays`` and
+    ``_load_arrays``. Learned state ends in ``_``.
+    """
+
+    kind = "base"
+
+    def __init__(self, codebook: Codebook | None = None) -> None:
+        self.codebook = codebook or Codebook.load()
+        self.fitted_ = False
+        self.thresholds_: dict[str, Any] = {}
+        self.card_: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- prediction
+    def predict_proba(self, posts: Any) -> Probas:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def threshold_vector(self, task: str) -> np.ndarray:
+        """Thresholds for ``task`` as an array in codebook order (global or per label)."""
+        ids = self.codebook.labels(task)
+        th = self.thresholds_.get(task, 0.5)
+        if isinstance(th, dict):
+            return np.array([float(th[i]) for i in ids])
+        return np.full(len(ids), float(th))
+
+    def predict(self, posts: Any, *, evidence_text: bool = True) -> pd.DataFrame:
+        """Labels, probabilities and evidence, one row per post, in input order.
+
+        Columns: ``topics`` and ``frames`` (lists of ids), ``stance_west``, ``scores`` (probability
+        per topic and frame), ``stance_scores``, ``evidence`` (frame -> list of ``{"paragraph": i,
+        "text": ...}``, the highest-scoring paragraph for each predicted frame).
+        """
+        check_fitted(self)
+        paragraphs = as_paragraphs(posts)
+        proba = self.predict_proba(paragraphs)
+        return probas_to_frame(proba, paragraphs, self.codebook, self.threshold_vector("topics"),
+                               self.threshold_vector("frames"), evidence_text=evidence_text)
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory (arrays, JSON state, ``card.json`` and ``MODEL_CARD.md``)."""
+        check_fitted(self)
+        from .modelcard import render_card
+
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        if tmp.exists():
+            import shutil
+
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        self._save_arrays(tmp)
+        card = {**self.card_, "kind": self.kind, "codebook_version": self.codebook.version,
+                "labels": {t: list(self.codebook.labels(t)) for t in TASKS}, "thresholds": self.thresholds_}
+        (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False, default=_json_default), encoding="utf-8")
+        (tmp / "MODEL_CARD.md").write_text(render_card(card), encoding="utf-8")
+        if path.exists():
+            import shutil
+
+            old = path.with_name(f".{path.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            path.rename(old)
+            tmp.rename(path)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Model:
+        """Load a directory written by ``save``; never executes code from the files."""
+        path = Path(path)
+        card = read_card(path)
+        if card.get("kind") != cls.kind:
+            raise ModelError(f"{path}: is a '{card.get('kind')}' model, not '{cls.kind}'; use classify.load_model()")
+        codebook = Codebook.load()
+        check_codebook(path, card, codebook)
+        model = cls.__new__(cls)
+        Model.__init__(model, codebook)
+        model.card_ = card
+        model.thresholds_ = card.get("thresholds", {})
+        try:
+            model._load_arrays(path, card)
+        except ModelError:
+            raise
+        except Exception as exc:  # corrupt arrays or JSON: never a traceback for the user
+            raise ModelError(f"{path}: model files are corrupt or incomplete ({type(exc).__name__}: {exc}); retrain with `python -m classify.train`") from None
+        model.fitted_ = True
+        return model
+
+    def _save_arrays(self, path: Path) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _load_arrays(self, path: Path, card: dict) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def probas_to_frame(proba: Probas, paragraphs: list[list[str]], codebook: Codebook, topic_th: np.ndarray,
+                    frame_th: np.ndarray, *, evidence_text: bool = True) -> pd.DataFrame:
+    """Turn probabilities into the prediction table (shared by every model kind)."""
+    topics_on = proba.topics >= topic_th
+    frames_on = proba.frames >= frame_th
+    stance_idx = proba.stance.argmax(axis=1)
+    rows = []
+    for i, paras in enumerate(paragraphs):
+        frames = [f for j, f in enumerate(codebook.frames) if frames_on[i, j]]
+        evidence = {}
+        pf = proba.paragraph_frames[i] if proba.paragraph_frames else None
+        for j, f in enumerate(codebook.frames):
+            if not frames_on[i, j]:
+                continue
+            k = int(np.argmax(pf[:, j])) if pf is not None and len(pf) else 0
+            evidence[f] = [{"paragraph": k, "text": paras[k] if k < len(paras) else ""} if evidence_text else {"paragraph": k}]
+        rows.append({
+            "topics": [t for j, t in enumerate(codebook.topics) if topics_on[i, j]],
+            "frames": frames,
+            "stance_west": codebook.stances[int(stance_idx[i])],
+            "scores": {**{t: round(float(proba.topics[i, j]), 6) for j, t in enumerate(codebook.topics)},
+                       **{f: round(float(proba.frames[i, j]), 6) for j, f in enumerate(codebook.frames)}},
+            "stance_scores": {s: round(float(proba.stance[i, j]), 6) for j, s in enumerate(codebook.stances)},
+            "evidence": evidence,
+        })
+    return pd.DataFrame(rows, columns=["topics", "frames", "stance_west", "scores", "stance_scores", "evidence"])
+
+
+def read_card(path: Path) -> dict:
+    """Read and sanity-check ``card.json``; every failure is a one-line ``ModelError``."""
+    if not path.exists():
+        raise ModelError(f"{path}: no such model directory; train one with `python -m classify.train`")
+    if not path.is_dir():
+        raise ModelError(f"{path}: not a model directory (expected a folder with {CARD_FILE})")
+    card_path = path / CARD_FILE
+    if not card_path.exists():
+        raise ModelError(f"{path}: no {CARD_FILE}; not a classify model directory")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{card_path}: unreadable model card ({exc}); the model directory is corrupt") from None
+    if not isinstance(card, dict) or "kind" not in card:
+        raise ModelError(f"{card_path}: not a classify model card (no 'kind')")
+    return card
+
+
+def check_codebook(path: Path, card: dict, codebook: Codebook) -> None:
+    """Refuse a model trained on another codebook: its columns would mean other labels."""
+    if card.get("codebook_version") != codebook.version:
+        raise ModelError(f"{path}: trained with codebook {card.get('codebook_version')}, current codebook is {codebook.version}; retrain")
+    for task in TASKS:
+        if list(card.get("labels", {}).get(task, [])) != list(codebook.labels(task)):
+            raise ModelError(f"{path}: label list for {task} differs from the codebook's; retrain")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def versions() -> dict[str, str]:
+    """Library versions recorded in every model card."""
+    import sklearn
+
+    from . import __version__
+
+    out = {"python": platform.python_version(), "classify": __version__, "numpy": np.__version__,
+           "pandas": pd.__version__, "scikit-learn": sklearn.__version__}
+    for name in ("torch", "transformers"):
+        try:
+            mod = __import__(name)
+            out[name] = mod.__version__
+        except ImportError:
+            pass
+    return out
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+KINDS = {"baseline": "classify.baseline:BaselineModel", "transformer": "classify.transformer:TransformerModel",
+         "cue_rule": "classify.cuerule:CueRuleModel"}
+
+
+def model_class(kind: str) -> type[Model]:
+    """The class for a model kind, imported lazily (torch only when a transformer is asked for)."""
+    import importlib
+
+    if kind not in KINDS:
+        raise ConfigError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
+    mod, name = KINDS[kind].split(":")
+    return getattr(importlib.import_module(mod), name)
+
+
+def load_model(path: str | Path) -> Model:
+    """Load any saved model directory, dispatching on the kind recorded in its card.
+
+    Examples
+    --------
+    >>> m = load_model("models/baseline")  # doctest: +SKIP
+    >>> m.predict(["Russia and ASEAN discussed nuclear energy."])  # doctest: +SKIP
+    """
+    path = Path(path)
+    card = read_card(path)
+    kind = card.get("kind")
+    if kind not in KINDS:
+        raise ModelError(f"{path}: unknown model kind {kind!r} in {CARD_FILE}")
+    return model_class(kind).load(path)

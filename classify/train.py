@@ -1,0 +1,126 @@
+"""Train the models on the labelled subset, evaluate them, save them and print what they achieved.
+
+    python -m classify.train                       # every model, default settings
+    python -m classify.train --models baseline     # only the TF-IDF baseline (about a minute)
+
+Steps: (1) cross-validated evaluation of each model and of the cue rule (the reference system),
+written to ``eval/<run-id>/`` and ``eval/latest/``; (2) each model fitted on all gold posts and saved
+to ``models/<kind>/`` with its model card (codebook version, data hash, thresholds, the
+cross-validated metrics, versions, training time); (3) ``models/best.json`` names the model the
+evaluation ranked best, which ``classify.tag`` uses by default.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._cli import atomic_write_text, make_parser, run_main
+from .codebook import Codebook
+from .errors import ConfigError
+from .evaluate import DEFAULT_GOLD, HEADLINE, data_sha256, evaluate, load_config, make_factory, post_groups
+
+DEFAULT_MODELS = ("baseline", "transformer")
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` did: saved model directories, metrics, and seconds per step."""
+
+    model_dirs: dict[str, Path] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    train_seconds: dict[str, float] = field(default_factory=dict)
+    best: str | None = None
+
+
+def train(gold_path: str | Path = DEFAULT_GOLD, out_dir: str | Path = "models", *, models: Sequence[str] = DEFAULT_MODELS,
+          seed: int = 0, configs: dict[str, dict] | None = None, folds: int = 5, repeats: int = 3,
+          eval_dir: str | Path | None = "eval", evaluate_first: bool = True, progress: bool = False) -> TrainResult:
+    """Evaluate, fit on all gold posts, and save each model kind (no printing unless ``progress``)."""
+    from .labels import load_gold
+
+    models = list(models)
+    if not models:
+        raise ConfigError("no models to train; pass --models baseline,transformer")
+    codebook = Codebook.load()
+    gold = load_gold(gold_path).reset_index(drop=True)
+    result = TrainResult()
+    if evaluate_first:
+        kinds = [*models, "cue_rule"] if "cue_rule" not in models else models
+        result.metrics = evaluate(gold_path, models=kinds, folds=folds, repeats=repeats, seed=seed, configs=configs,
+                                  out_dir=eval_dir, progress=progress)
+    sha = data_sha256(Path(gold_path))
+    for kind in models:
+        if progress:
+            print(f"fitting {kind} on all {len(gold)} gold posts", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        model = make_factory(kind, configs, codebook, seed)().fit(gold, gold, groups=post_groups(gold))
+        result.train_seconds[kind] = round(time.perf_counter() - t0, 1)
+        model.card_["data_sha256"] = sha
+        model.card_["n_posts"] = len(gold)
+        if result.metrics:
+            m = result.metrics["models"][kind]["summary"]
+            proto = result.metrics["protocol"]
+            model.card_["cv_metrics"] = {
+                "protocol": f"{proto['folds']}-fold x {proto['repeats']} repeats, grouped by duplicate/translation group, 95% bootstrap intervals",
+                **{f"{t} {HEADLINE[t]}": {"mean": m[t]["mean"], "ci": m[t]["ci"], "sd": m[t]["fold_sd"]} for t in HEADLINE}}
+        result.model_dirs[kind] = model.save(Path(out_dir) / kind)
+    if result.metrics:
+        ranking = [k for k in result.metrics["ranking"] if k in models]
+        result.best = ranking[0] if ranking else models[0]
+    else:
+        result.best = models[0]
+    atomic_write_text(Path(out_dir) / "best.json", json.dumps({"best": result.best, "ranking": result.metrics.get("ranking", []),
+                                                               "data_sha256": sha}, indent=2) + "\n")
+    return result
+
+
+def print_summary(res: TrainResult) -> None:
+    """The table the command prints: per task, each model's score with its interval, and times."""
+    from .evaluate import summary_table
+
+    if res.metrics:
+        print(summary_table(res.metrics))
+        for kind, cl in res.metrics.get("cross_lingual", {}).items():
+            ru = cl.get("ru", {})
+            if ru.get("n"):
+                print(f"cross-lingual ({kind}, trained on en, scored on {ru['n']} ru posts): topics micro-F1 {ru['topics']:.3f}")
+    for kind, secs in res.train_seconds.items():
+        cv = res.metrics.get("timings", {}).get(kind, {}).get("cv_seconds") if res.metrics else None
+        extra = f", cross-validation {cv:.0f} s" if cv is not None else ""
+        print(f"{kind}: final fit {secs:.1f} s{extra} -> {res.model_dirs[kind]}")
+    print(f"best model: {res.best} (models/best.json)")
+    if res.metrics.get("run_dir"):
+        print(f"report: {res.metrics['run_dir']}/report.html")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser("python -m classify.train", __doc__)
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated model kinds: baseline, transformer")
+    parser.add_argument("--gold", type=Path, default=DEFAULT_GOLD, help="gold file (JSONL with text and labels)")
+    parser.add_argument("--out", type=Path, default=Path("models"), help="directory for models/<kind>/")
+    parser.add_argument("--seed", type=int, default=0, help="seed for splits and models")
+    parser.add_argument("--config", type=Path, default=None, help="JSON file: {kind: {hyperparameter: value}}")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    parser.add_argument("--repeats", type=int, default=3, help="cross-validation repeats")
+    parser.add_argument("--eval-out", type=Path, default=Path("eval"), help="evaluation report directory")
+    parser.add_argument("--no-eval", action="store_true", help="skip the cross-validated evaluation (faster; no metrics in the cards)")
+    args = parser.parse_args(argv)
+
+    def job() -> int:
+        res = train(args.gold, args.out, models=[m.strip() for m in args.models.split(",") if m.strip()], seed=args.seed,
+                    configs=load_config(args.config), folds=args.folds, repeats=args.repeats, eval_dir=args.eval_out,
+                    evaluate_first=not args.no_eval, progress=True)
+        print_summary(res)
+        return 0
+
+    return run_main(job, debug=args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
