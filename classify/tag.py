@@ -1,0 +1,368 @@
+"""Tag every post of new dumps with a trained model.
+
+    python -m classify.tag data/dumps/*.txt -o tags.parquet
+    python -m classify.tag big_export.json -o tags.parquet --resume     # continue an interrupted run
+
+Reads any format the ingest supports, streams posts in batches through the model and writes one row
+per input post, in input order: ids, source, date, channel, language, labels, probabilities,
+evidence paragraphs and a ``status`` (``ok``, or why a post was not tagged: ``empty``,
+``media_only``). Memory stays flat as the dump grows: posts are read lazily and rows are written in
+parts; identical posts are predicted once. The output file appears only when the run is complete
+(parts live in ``<output>.parts/`` until then), so it is never half-written; ``--resume`` continues
+from the parts already written. The default model is the one the last ``classify.train`` ranked
+best (``models/best.json``), else ``models/baseline``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._cli import atomic_write, make_parser, run_main
+from .errors import ConfigError, ModelError
+from .ingest import ReadOptions, iter_posts
+from .model import Model, load_model
+from .readers.base import Skipped
+
+OUTPUT_COLUMNS = ("post_id", "message_id", "source", "locator", "date", "channel", "lang", "topics", "frames",
+                  "stance_west", "scores", "stance_scores", "evidence", "status")
+JSON_COLUMNS = ("topics", "frames", "scores", "stance_scores", "evidence")
+PART_ROWS = 5000
+CACHE_POSTS = 20000
+
+
+def default_model_dir(models_dir: Path = Path("models")) -> Path:
+    """The model ``classify.train`` ranked best, else the baseline."""
+    best = models_dir / "best.json"
+    if best.exists():
+        try:
+            kind = json.loads(best.read_text(encoding="utf-8"))["best"]
+            if (models_dir / kind).exists():
+                return models_dir / kind
+        except (json.JSONDecodeError, KeyError, TypeError):
+            pass
+    return models_dir / "baseline"
+
+
+@dataclass
+class TagSummary:
+    """Counts for the closing summary."""
+
+    n_posts: int = 0
+    n_tagged: int = 0
+    n_resumed: int = 0
+    status: Counter = field(default_factory=Counter)
+    labels: Counter = field(default_factory=Counter)
+    stance: Counter = field(default_factory=Counter)
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def text(self) -> str:
+        rate = self.n_tagged / self.seconds if self.seconds > 0 else float("nan")
+        lines = [f"posts: {self.n_posts} rows written ({self.n_resumed} from a previous run), {self.n_tagged} tagged now in {self.seconds:.1f} s ({rate:,.0f} posts/s)",
+                 "status: " + ", ".join(f"{k} {v}" for k, v in self.status.most_common())]
+        if self.labels:
+            lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in self.labels.most_common()))
+        if self.stance:
+            lines.append("stance_west: " + ", ".join(f"{k} {v}" for k, v in self.stance.most_common()))
+        if self.skipped:
+            lines.append(f"skipped input items (not posts, or unreadable): {len(self.skipped)}")
+            for reason, n in Counter(s.reason.split(" (")[0] for s in self.skipped).most_common():
+                lines.append(f"  {n} x {reason}")
+        return "\n".join(lines)
+
+
+def _status(post: dict) -> str:
+    if not post["empty_text"]:
+        return "ok"
+    return "media_only" if post.get("media") else "empty"
+
+
+def _batches(it: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    batch: list[dict] = []
+    for x in it:
+        batch.append(x)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def tag_batch(model: Model, posts: list[dict], cache: OrderedDict) -> list[dict]:
+    """Rows for a batch; posts already seen (same ``post_id``) reuse the cached prediction."""
+    todo = [p for p in posts if p["post_id"] not in cache and not p["empty_text"]]
+    uniq = list({p["post_id"]: p for p in todo}.values())
+    if uniq:
+        pred = model.predict([p["paragraphs"] for p in uniq])
+        for p, row in zip(uniq, pred.to_dict("records")):
+            cache[p["post_id"]] = row
+            if len(cache) > CACHE_POSTS:
+                cache.popitem(last=False)
+    rows = []
+    for p in posts:
+        status = _status(p)
+        pred = cache.get(p["post_id"]) if status == "ok" else None
+        rows.append({
+            "post_id": p["post_id"], "message_id": p["message_id"], "source": p["source"], "locator": p["locator"],
+            "date": p["date"], "channel": p["channel"], "lang": p["lang"],
+            "topics": pred["topics"] if pred else [], "frames": pred["frames"] if pred else [],
+            "stance_west": pred["stance_west"] if pred else None,
+            "scores": pred["scores"] if pred else {}, "stance_scores": pred["stance_scores"] if pred else {},
+            "evidence": pred["evidence"] if pred else {}, "status": status,
+        })
+    return rows
+
+
+def _to_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows as a DataFrame with maps/lists as JSON strings, so every format has the same columns."""
+    df = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
+    for col in JSON_COLUMNS:
+        df[col] = df[col].map(lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True))
+    return df
+
+
+def read_tags(path: str | Path) -> pd.DataFrame:
+    """Read a tag output file back, with lists and maps decoded."""
+    path = Path(path)
+    fmt = path.suffix.lower()
+    if fmt == ".parquet":
+        df = pd.read_parquet(path)
+    elif fmt == ".csv":
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    else:
+        df = pd.read_json(path, lines=True, dtype=False)
+    for col in JSON_COLUMNS:
+        df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
+    return df
+
+
+class PartWriter:
+    """Rows go to numbered part files (each written atomically) in ``<output>.parts/``.
+
+    A killed run leaves whole parts only; ``--resume`` counts their rows and skips that many posts
+    of the (deterministic) input stream, checking that the post ids line up.
+    """
+
+    def __init__(self, output: Path, resume: bool, fingerprint: dict) -> None:
+        self.output = output
+        self.dir = output.with_name(output.name + ".parts")
+        self.fingerprint = fingerprint
+        self.parts: list[Path] = []
+        self.done_rows = 0
+        self.last_post_id: str | None = None
+        if self.dir.exists():
+            manifest = self._manifest()
+            if resume and manifest.get("fingerprint") == fingerprint:
+                self.parts = sorted(self.dir.glob("part-*.parquet"))
+                for part in self.parts:
+                    ids = pd.read_parquet(part, columns=["post_id"])["post_id"]
+                    self.done_rows += len(ids)
+                    if len(ids):
+                        self.last_post_id = ids.iloc[-1]
+            elif resume and manifest:
+                raise ConfigError(f"{self.dir}: was started with other inputs or model; remove it or run without --resume")
+            else:
+                shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.dir / "manifest.json", lambda p: p.write_text(json.dumps({"fingerprint": fingerprint}), encoding="utf-8"))
+
+    def _manifest(self) -> dict:
+        try:
+            return json.loads((self.dir / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def write(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        part = self.dir / f"part-{len(self.parts):06d}.parquet"
+        frame = _to_frame(rows)
+        atomic_write(part, lambda p: frame.to_parquet(p, index=False))
+        self.parts.append(part)
+
+    def finish(self) -> Path:
+        """Merge the parts into the output (streaming, flat memory), atomically; drop the parts."""
+        fmt = self.output.suffix.lower()
+
+        def write(tmp: Path) -> None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            if fmt == ".parquet":
+                schema = pa.Schema.from_pandas(_to_frame([]), preserve_index=False)
+                with pq.ParquetWriter(tmp, schema) as w:
+                    for part in self.parts:
+                        w.write_table(pq.read_table(part).cast(schema))
+            else:
+                with tmp.open("w", encoding="utf-8", newline="") as fh:
+                    for k, part in enumerate(self.parts):
+                        df = pd.read_parquet(part)
+                        if fmt == ".csv":
+                            df.to_csv(fh, index=False, header=(k == 0))
+                        else:
+                            for rec in df.to_dict("records"):
+                                for col in JSON_COLUMNS:
+                                    rec[col] = json.loads(rec[col])
+                                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                    if not self.parts and fmt == ".csv":
+                        _to_frame([]).to_csv(fh, index=False)
+
+        atomic_write(self.output, write)
+        shutil.rmtree(self.dir)
+        return self.output
+
+
+def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Path | None = None, batch_size: int = 256,
+        resume: bool = False, progress: bool = False, opts: ReadOptions | None = None, stop_after: int | None = None) -> TagSummary:
+    """Tag ``paths`` into ``output`` (.parquet, .csv or .jsonl); see the module docstring.
+
+    ``stop_after`` stops after that many posts without merging (simulates a killed run in tests).
+    """
+    output = Path(output)
+    if output.suffix.lower() not in (".parquet", ".csv", ".jsonl"):
+        raise ConfigError(f"{output}: output must end in .parquet, .csv or .jsonl")
+    if batch_size < 1:
+        raise ConfigError(f"The 'batch_size' parameter must be an int in the range [1, inf). Got {batch_size!r} instead.")
+    model_dir = Path(model_dir) if model_dir else default_model_dir()
+    model = load_model(model_dir)
+    fingerprint = {"inputs": [str(Path(p).resolve()) for p in paths], "sizes": [Path(p).stat().st_size if Path(p).exists() else None for p in paths],
+                   "model": str(Path(model_dir).resolve()), "model_card": model.card_.get("date")}
+    writer = PartWriter(output, resume, fingerprint)
+    summary = TagSummary(n_resumed=writer.done_rows)
+    posts = iter_posts(paths, opts, summary.skipped)
+    skip = writer.done_rows
+    cache: OrderedDict = OrderedDict()
+    bar = _progress(progress)
+    start = time.perf_counter()
+    pending: list[dict] = []
+    seen = 0
+    for batch in _batches(posts, batch_size):
+        if skip:
+            take = min(skip, len(batch))
+            if take and writer.last_post_id is not None and skip == take and batch[take - 1]["post_id"] != writer.last_post_id:
+                raise ConfigError(f"{writer.dir}: the input changed since the interrupted run; run without --resume")
+            skip -= take
+            batch = batch[take:]
+            if not batch:
+                continue
+        rows = tag_batch(model, batch, cache)
+        for r in rows:
+            summary.status[r["status"]] += 1
+            summary.labels.update(r["topics"] + r["frames"])
+            if r["stance_west"]:
+                summary.stance[r["stance_west"]] += 1
+        summary.n_tagged += len(rows)
+        pending += rows
+        seen += len(rows)
+        bar(len(rows))
+        if len(pending) >= PART_ROWS:
+            writer.write(pending)
+            pending = []
+        if stop_after is not None and seen >= stop_after:
+            writer.write(pending)
+            summary.seconds = time.perf_counter() - start
+            summary.n_posts = writer.done_rows + seen
+            return summary
+    writer.write(pending)
+    summary.seconds = time.perf_counter() - start
+    summary.n_posts = writer.done_rows + summary.n_tagged
+    writer.finish()
+    bar(0, close=True)
+    return summary
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return lambda n, close=False: None
+    from tqdm import tqdm
+
+    bar = tqdm(unit=" posts", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+
+    def update(n: int, close: bool = False) -> None:
+        bar.update(n)
+        if close:
+            bar.close()
+
+    return update
+
+
+def summary_html(tags_path: Path, out: Path) -> Path:
+    """A small report: label prevalence by week (posts with dates), as a plot, plus counts."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = read_tags(tags_path)
+    ok = df[df["status"] == "ok"].copy()
+    ok["when"] = pd.to_datetime(ok["date"], errors="coerce", utc=True)
+    dated = ok.dropna(subset=["when"])
+    parts = [f"<h1>classify: tagging summary</h1><p>{len(df)} posts, {len(ok)} tagged, source file {tags_path.name}.</p>"]
+    counts = Counter(lbl for row in ok["topics"].tolist() + ok["frames"].tolist() for lbl in row)
+    parts.append("<table><tr><th>label</th><th>posts</th><th>share</th></tr>" + "".join(
+        f"<tr><td>{k}</td><td>{v}</td><td>{v / max(len(ok), 1):.1%}</td></tr>" for k, v in counts.most_common()) + "</table>")
+    if len(dated):
+        dated["week"] = dated["when"].dt.tz_convert(None).dt.to_period("W").dt.start_time
+        labels = [k for k, _ in counts.most_common(8)]
+        table = pd.DataFrame({lbl: dated.apply(lambda r, lbl=lbl: lbl in r["topics"] or lbl in r["frames"], axis=1) for lbl in labels})
+        table["week"] = dated["week"].values
+        prev = table.groupby("week").mean()
+        fig, ax = plt.subplots(figsize=(9, 4), dpi=110)
+        prev.plot(ax=ax, marker="o")
+        ax.set_ylabel("share of posts")
+        ax.set_title("Label prevalence by week")
+        ax.legend(fontsize=9, ncol=2)
+        buf = io.BytesIO()
+        fig.tight_layout()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        parts.append(f'<img alt="prevalence by week" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">')
+    else:
+        parts.append("<p>No post in the input has a date (web-view copies carry none), so there is no plot over time.</p>")
+    html = "<!doctype html><meta charset='utf-8'><title>classify tagging summary</title><style>body{font-family:sans-serif;max-width:1000px;margin:auto}td,th{padding:2px 8px;border-bottom:1px solid #ddd}</style>" + "".join(parts)
+    atomic_write(out, lambda p: p.write_text(html, encoding="utf-8"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser("python -m classify.tag", __doc__)
+    parser.add_argument("paths", nargs="+", type=Path, help="dumps to tag (any format the ingest reads)")
+    parser.add_argument("-o", "--output", type=Path, default=Path("tags.parquet"), help="output file: .parquet, .csv or .jsonl")
+    parser.add_argument("--model", type=Path, default=None, help="model directory (default: the best one of models/best.json, else models/baseline)")
+    parser.add_argument("--batch-size", type=int, default=256, help="posts per prediction batch")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its written parts")
+    parser.add_argument("--summary-html", type=Path, default=None, help="also write a small HTML report with label prevalence by week")
+    parser.add_argument("--text-col", default=None, help="text column of tabular input (default: auto-detect)")
+    parser.add_argument("--encoding", default=None, help="decode text input with this encoding (e.g. cp1251)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+
+    def job() -> int:
+        opts = ReadOptions(text_col=args.text_col, encoding=args.encoding)
+        summary = tag(args.paths, args.output, model_dir=args.model, batch_size=args.batch_size, resume=args.resume,
+                      progress=not args.no_progress, opts=opts)
+        print(summary.text())
+        print(f"wrote {args.output}")
+        if args.summary_html:
+            summary_html(args.output, args.summary_html)
+            print(f"wrote {args.summary_html}")
+        return 0
+
+    return run_main(job, debug=args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
