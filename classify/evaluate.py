@@ -103,7 +103,7 @@ def cross_validate(gold: pd.DataFrame, factory: Callable[[], Model], codebook: C
             oof.fold[r, te] = k
             oof.fold_scores.append({
                 "topics": M.multilabel_f1(Yt[te], oof.topics_y[r, te])["micro_f1"],
-                "frames": M.multilabel_f1(Yf[te], oof.frames_y[r, te])["macro_f1"],
+                "frames": M.multilabel_f1(Yf[te], oof.frames_y[r, te], cols=Yf.sum(0) > 0)["macro_f1"],
                 "stance_west": M.stance_f1(ys[te], oof.stance_y[r, te], codebook.stances)["macro_f1"],
             })
     return oof
@@ -112,6 +112,7 @@ def cross_validate(gold: pd.DataFrame, factory: Callable[[], Model], codebook: C
 def _task_stat(task: str, Ytrue: Any, oof: OOF, codebook: Codebook, idx: np.ndarray | None = None) -> Callable[[np.ndarray], float]:
     """``w -> headline score`` averaged over repeats, on the posts in ``idx``."""
     sel = slice(None) if idx is None else idx
+    cols = Ytrue.sum(0) > 0 if task == "frames" else None
 
     def stat(w: np.ndarray) -> float:
         ww = w[sel]
@@ -120,7 +121,7 @@ def _task_stat(task: str, Ytrue: Any, oof: OOF, codebook: Codebook, idx: np.ndar
             if task == "topics":
                 vals.append(M.multilabel_f1(Ytrue[sel], oof.topics_y[r][sel], ww)["micro_f1"])
             elif task == "frames":
-                vals.append(M.multilabel_f1(Ytrue[sel], oof.frames_y[r][sel], ww)["macro_f1"])
+                vals.append(M.multilabel_f1(Ytrue[sel], oof.frames_y[r][sel], ww, cols=cols)["macro_f1"])
             else:
                 vals.append(M.stance_f1(Ytrue[sel], oof.stance_y[r][sel], codebook.stances, ww)["macro_f1"])
         return float(np.mean(vals))
@@ -142,7 +143,7 @@ def model_metrics(gold: pd.DataFrame, oof: OOF, codebook: Codebook, weights: np.
                                 "fold_min": float(folds.min()), "fold_max": float(folds.max())}
     # Secondary averages and per-label tables (mean over repeats of pooled OOF).
     for task, Ytrue, Yhat, ids in (("topics", Yt, oof.topics_y, codebook.topics), ("frames", Yf, oof.frames_y, codebook.frames)):
-        avgs = [M.multilabel_f1(Ytrue, Yhat[r]) for r in range(R)]
+        avgs = [M.multilabel_f1(Ytrue, Yhat[r], cols=Ytrue.sum(0) > 0) for r in range(R)]
         out["summary"][task]["averages"] = {k: float(np.mean([a[k] for a in avgs])) for k in avgs[0]}
         tables = [M.per_label(Ytrue, Yhat[r], ids) for r in range(R)]
         out["per_label"][task] = {lid: {k: float(np.mean([t[lid][k] for t in tables])) for k in tables[0][lid]} for lid in ids}
@@ -239,7 +240,7 @@ def cross_lingual(gold: pd.DataFrame, factory: Callable[[], Model], codebook: Co
         pr = model.predict_proba(part)
         out[name] = {"n": int(len(part)),
                      "topics": M.multilabel_f1(Yt, pr.topics >= model.threshold_vector("topics"))["micro_f1"],
-                     "frames": M.multilabel_f1(Yf, pr.frames >= model.threshold_vector("frames"))["macro_f1"],
+                     "frames": M.multilabel_f1(Yf, pr.frames >= model.threshold_vector("frames"), cols=gold_targets(gold, codebook)[1].sum(0) > 0)["macro_f1"],
                      "stance_west": M.stance_f1(ys, pr.stance.argmax(1), codebook.stances)["macro_f1"]}
     return out
 
@@ -301,6 +302,10 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
                      "stances": list(codebook.stances)},
         "models": {}, "paired": {}, "cross_lingual": {}, "errors": [], "timings": {},
     }
+    Yt0, Yf0, _ = gold_targets(gold, codebook)
+    result["data"]["absent_labels"] = ([t for j, t in enumerate(codebook.topics) if Yt0[:, j].sum() == 0]
+                                       + [f for j, f in enumerate(codebook.frames) if Yf0[:, j].sum() == 0])
+    result["protocol"]["macro_average"] = "over labels present in gold; absent labels listed in data.absent_labels"
     for kind in models:
         factory = make_factory(kind, configs, codebook, seed)
         t0 = time.perf_counter()

@@ -24,8 +24,13 @@ def _prf(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np
     return p, r, f
 
 
-def multilabel_f1(Y: np.ndarray, Yhat: np.ndarray, w: np.ndarray | None = None) -> dict[str, float]:
-    """Micro, macro and samples F1 of binary matrices (rows may be weighted by bootstrap counts)."""
+def multilabel_f1(Y: np.ndarray, Yhat: np.ndarray, w: np.ndarray | None = None, cols: np.ndarray | None = None) -> dict[str, float]:
+    """Micro, macro and samples F1 of binary matrices (rows may be weighted by bootstrap counts).
+
+    ``cols`` (boolean mask) restricts the macro average to labels that occur in the gold data; a
+    label absent from gold has no defined F1 and is reported as absent instead. Micro and samples
+    F1 keep every column, so false positives on absent labels still count as errors.
+    """
     Y = Y.astype(bool)
     Yhat = Yhat.astype(bool)
     w = np.ones(len(Y)) if w is None else w
@@ -37,7 +42,8 @@ def multilabel_f1(Y: np.ndarray, Yhat: np.ndarray, w: np.ndarray | None = None) 
     tps, fps, fns = (Y & Yhat).sum(1), (~Y & Yhat).sum(1), (Y & ~Yhat).sum(1)
     denom = 2 * tps + fps + fns
     samples = np.where(denom > 0, 2 * tps / np.maximum(denom, 1), 0.0)
-    return {"micro_f1": float(micro), "macro_f1": float(f.mean()), "samples_f1": float((samples * w).sum() / w.sum())}
+    macro = f[cols].mean() if cols is not None and cols.any() else f.mean()
+    return {"micro_f1": float(micro), "macro_f1": float(macro), "samples_f1": float((samples * w).sum() / w.sum())}
 
 
 def per_label(Y: np.ndarray, Yhat: np.ndarray, ids: Sequence[str]) -> dict[str, dict[str, float]]:

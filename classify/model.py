@@ -271,11 +271,12 @@ def versions() -> dict[str, str]:
 
     out = {"python": platform.python_version(), "classify": __version__, "numpy": np.__version__,
            "pandas": pd.__version__, "scikit-learn": sklearn.__version__}
-    for name in ("torch", "transformers"):
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in ("torch", "transformers", "safetensors"):  # read from metadata: importing torch costs seconds
         try:
-            mod = __import__(name)
-            out[name] = mod.__version__
-        except ImportError:
+            out[name] = version(name)
+        except PackageNotFoundError:
             pass
     return out
 

@@ -14,14 +14,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import f1_score
+from .metrics import multilabel_f1
 
 GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
 
 def best_global(Y: np.ndarray, P: np.ndarray, average: str) -> float:
     """The grid threshold maximising ``average`` F1 of ``P >= t``; ties go to the one nearest 0.5."""
-    scores = np.array([f1_score(Y, P >= t, average=average, zero_division=0) for t in GRID])
+    Y2 = Y.reshape(len(Y), -1)
+    P2 = P.reshape(len(P), -1)
+    key = "micro_f1" if average in ("micro", "binary") else "macro_f1"
+    cols = Y2.sum(0) > 0
+    scores = np.array([multilabel_f1(Y2, P2 >= t, cols=cols)[key] for t in GRID])
     best = scores.max()
     cands = GRID[np.isclose(scores, best)]
     return float(cands[np.argmin(np.abs(cands - 0.5))])
