@@ -148,9 +148,7 @@ class _Featuriser:
 
 def cue_vector(matcher: CueMatcher, text: str) -> list[int]:
     """Cue hits of ``text`` per topic then frame, in codebook order."""
-    hits = matcher.hits(text)
-    cb = matcher.codebook
-    return [int(hits.get(lid, 0)) for lid in (*cb.topics, *cb.frames)]
+    return matcher.vector(text).tolist()
 
 
 def _idf(counts: sp.spmatrix) -> np.ndarray:

@@ -1,0 +1,51 @@
+"""The codebook's cues as compiled patterns: hit counts per label, per post or per paragraph.
+
+Used three ways: as the cue rule (the reference system in ``classify.cuerule``), as features of the
+baseline, and as extra inputs of the transformer's heads. One alternation regex per label keeps
+matching fast enough for tagging hundreds of thousands of posts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from .codebook import Codebook
+
+
+class CueMatcher:
+    """Count cue matches per topic and frame label (codebook order).
+
+    Examples
+    --------
+    >>> m = CueMatcher(Codebook.load())
+    >>> m.hits("Rosatom will build a nuclear power plant.")["energy"] > 0
+    True
+    """
+
+    def __init__(self, codebook: Codebook) -> None:
+        self.codebook = codebook
+        self.label_ids: tuple[str, ...] = (*codebook.topics, *codebook.frames)
+        self.patterns: dict[str, re.Pattern | None] = {}
+        for lid in self.label_ids:
+            cues = codebook.label(lid).cues
+            self.patterns[lid] = re.compile("|".join(f"(?:{c})" for c in cues), re.IGNORECASE) if cues else None
+
+    def hits(self, text: str) -> dict[str, int]:
+        """Number of cue matches per label id in ``text``."""
+        return {lid: (len(pat.findall(text)) if pat is not None else 0) for lid, pat in self.patterns.items()}
+
+    def vector(self, text: str) -> np.ndarray:
+        """Hits as an array in codebook order (topics then frames)."""
+        return np.array([len(p.findall(text)) if p is not None else 0 for p in self.patterns.values()], dtype=np.int64)
+
+    def paragraph_hits(self, paragraphs: Sequence[str]) -> np.ndarray:
+        """``(n_paragraphs, n_topics + n_frames)`` hit counts."""
+        return np.array([self.vector(p) for p in paragraphs], dtype=np.int64).reshape(len(paragraphs), len(self.label_ids))
+
+    def matched(self, text: str, label_id: str) -> list[str]:
+        """The matched strings of one label (to show why the cue rule fired)."""
+        pat = self.patterns[label_id]
+        return [m.group(0) for m in pat.finditer(text)] if pat is not None else []
