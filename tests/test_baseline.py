@@ -1,0 +1,67 @@
+"""The baseline learns from a small fixture, is deterministic, and validates its parameters."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from classify.baseline import BaselineConfig, BaselineModel
+from classify.errors import ConfigError
+
+
+def test_learns_held_out_posts(gold):
+    m = BaselineModel(BaselineConfig(threshold_folds=3, use_cues=False)).fit(gold, gold)
+    out = m.predict(["BRICS leaders met at the summit in Kazan and welcomed new BRICS partners.",
+                     "Киевский режим снова применил террористические методы."])
+    assert "brics" in out.loc[0, "topics"]
+    assert "ukraine" in out.loc[1, "topics"]
+    assert out.loc[1, "stance_west"] == "against"
+
+
+def test_evidence_is_the_paragraph_with_the_frame():
+    from conftest import make_gold
+
+    g = make_gold()
+    m = BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g)
+    post = [["The weather in Moscow was sunny today.", "The Kiev regime shelled civilians with neo-Nazi units."]]
+    out = m.predict(post)
+    assert "ukraine_delegitimised" in out.loc[0, "frames"]
+    assert out.loc[0, "evidence"]["ukraine_delegitimised"][0]["paragraph"] == 1
+
+
+def test_deterministic_with_seed(gold):
+    a = BaselineModel(BaselineConfig(seed=3)).fit(gold, gold).predict_proba(gold)
+    b = BaselineModel(BaselineConfig(seed=3)).fit(gold, gold).predict_proba(gold)
+    assert np.array_equal(a.topics, b.topics) and np.array_equal(a.stance, b.stance)
+
+
+def test_thresholds_come_from_inner_folds(gold):
+    m = BaselineModel(BaselineConfig(threshold_folds=4)).fit(gold, gold)
+    assert "out-of-fold" in m.thresholds_["source"]
+    assert 0.05 <= m.thresholds_["topics"] <= 0.95
+
+
+@pytest.mark.parametrize("bad,match", [({"C": -1}, "'C' parameter of BaselineConfig must be a float in the range"),
+                                       ({"threshold_folds": 1}, "'threshold_folds'"),
+                                       ({"char_ngrams": (5, 2)}, "'char_ngrams'")])
+def test_bad_config_messages(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        BaselineConfig(**bad)
+
+
+def test_unknown_config_key():
+    with pytest.raises(ConfigError, match="unknown BaselineConfig parameter"):
+        BaselineConfig.from_dict({"Cc": 1})
+
+
+def test_length_mismatch(gold):
+    with pytest.raises(ConfigError, match="same length"):
+        BaselineModel().fit(gold.iloc[:5], gold)
+
+
+def test_label_without_positives_backs_off_to_cues(gold):
+    g = gold.copy()
+    g["frames"] = g["frames"].map(lambda fs: [f for f in fs if f != "historical_memory"])
+    g["evidence"] = [{f: e[f] for f in fs} for e, fs in zip(g["evidence"], g["frames"])]
+    m = BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g)
+    out = m.predict(pd.DataFrame({"paragraphs": [["The Great Patriotic War ended in Victory."]]}))
+    assert out.loc[0, "scores"]["historical_memory"] >= 0.5
