@@ -15,6 +15,9 @@ import numpy as np
 from .codebook import Codebook
 
 
+_CACHES: dict[str, dict[str, np.ndarray]] = {}  # per codebook file: text -> hit vector
+
+
 class CueMatcher:
     """Count cue matches per topic and frame label (codebook order).
 
@@ -29,6 +32,7 @@ class CueMatcher:
         self.codebook = codebook
         self.label_ids: tuple[str, ...] = (*codebook.topics, *codebook.frames)
         self.patterns: dict[str, re.Pattern | None] = {}
+        self._cache: dict[str, np.ndarray] = _CACHES.setdefault(codebook.sha256, {})
         for lid in self.label_ids:
             cues = codebook.label(lid).cues
             self.patterns[lid] = re.compile("|".join(f"(?:{c})" for c in cues), re.IGNORECASE) if cues else None
@@ -38,8 +42,14 @@ class CueMatcher:
         return {lid: (len(pat.findall(text)) if pat is not None else 0) for lid, pat in self.patterns.items()}
 
     def vector(self, text: str) -> np.ndarray:
-        """Hits as an array in codebook order (topics then frames)."""
-        return np.array([len(p.findall(text)) if p is not None else 0 for p in self.patterns.values()], dtype=np.int64)
+        """Hits as an array in codebook order (topics then frames); repeated texts are cached."""
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = np.array([len(p.findall(text)) if p is not None else 0 for p in self.patterns.values()], dtype=np.int64)
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            self._cache[text] = cached
+        return cached
 
     def paragraph_hits(self, paragraphs: Sequence[str]) -> np.ndarray:
         """``(n_paragraphs, n_topics + n_frames)`` hit counts."""

@@ -365,6 +365,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     for col in ("paragraphs",):
         if col in df.columns:
             df[col] = df[col].map(list)
+    if "reactions" in df.columns:  # Parquet stores dicts as a struct of every key: drop the absent ones
+        df["reactions"] = df["reactions"].map(lambda d: {k: int(v) for k, v in dict(d or {}).items() if v is not None})
     return df
 
 
