@@ -14,7 +14,6 @@ import numpy as np
 
 from .codebook import Codebook
 
-
 _CACHES: dict[str, dict[str, np.ndarray]] = {}  # per codebook file: text -> hit vector
 
 

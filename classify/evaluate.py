@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as M
-from ._cli import atomic_write_text, make_parser, run_main
+from ._cli import make_parser, run_main
 from .codebook import Codebook
 from .errors import ConfigError
 from .model import Model, gold_targets, model_class
@@ -354,7 +354,7 @@ def summary_table(result: dict[str, Any]) -> str:
     lines = [f"{'task':<12} {'metric':<9} " + " ".join(f"{k:>30}" for k in result["models"])]
     for task in HEADLINE:
         cells = []
-        for k, m in result["models"].items():
+        for m in result["models"].values():
             s = m["summary"][task]
             cells.append(f"{s['mean']:.3f} [{s['ci'][0]:.2f},{s['ci'][1]:.2f}] sd {s['fold_sd']:.2f}")
         lines.append(f"{task:<12} {HEADLINE[task]:<9} " + " ".join(f"{c:>30}" for c in cells))

@@ -19,7 +19,7 @@ import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -338,7 +338,19 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
 
     def write(tmp: Path) -> None:
         if fmt == "parquet":
-            data.to_parquet(tmp, index=False)
+            import pyarrow as pa
+
+            # Reactions as a map (emoji -> count): a struct would need a field per emoji ever seen,
+            # and cannot be written at all when no post has reactions.
+            table = pa.Table.from_pandas(data.drop(columns=["reactions"]), preserve_index=False) if "reactions" in data.columns else None
+            if table is not None:
+                col = pa.array([list((d or {}).items()) for d in data["reactions"]], type=pa.map_(pa.string(), pa.int64()))
+                table = table.append_column("reactions", col).select(list(data.columns))
+                import pyarrow.parquet as pq
+
+                pq.write_table(table, tmp)
+            else:
+                data.to_parquet(tmp, index=False)
         elif fmt == "csv":
             data.to_csv(tmp, index=False)
         else:
@@ -365,8 +377,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
     for col in ("paragraphs",):
         if col in df.columns:
             df[col] = df[col].map(list)
-    if "reactions" in df.columns:  # Parquet stores dicts as a struct of every key: drop the absent ones
-        df["reactions"] = df["reactions"].map(lambda d: {k: int(v) for k, v in dict(d or {}).items() if v is not None})
+    if "reactions" in df.columns:  # a Parquet map comes back as (key, value) pairs
+        df["reactions"] = df["reactions"].map(lambda d: {k: int(v) for k, v in dict(d if d is not None else {}).items() if v is not None})
+    for col in ("media", "empty_text"):  # CSV stores booleans as text
+        if col in df.columns and not pd.api.types.is_bool_dtype(df[col]):
+            df[col] = df[col].map(lambda v: v if isinstance(v, bool) else str(v).strip().lower() == "true")
     return df
 
 

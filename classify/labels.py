@@ -314,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             if problems:
                 print(f"{len(problems)} problem(s)", file=sys.stderr)
                 return InputError.exit_code
-            print(f"OK: {args.gold} is valid ({sum(1 for _ in open(args.gold, encoding='utf-8'))} posts)")
+            n = len(Path(args.gold).read_text(encoding="utf-8").splitlines())
+            print(f"OK: {args.gold} is valid ({n} posts)")
         elif args.cmd == "agreement":
             res = agreement(args.a, args.b)
             texts = {}

@@ -23,12 +23,11 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from ._cli import atomic_write, make_parser, run_main
-from .errors import ConfigError, ModelError
+from .errors import ConfigError
 from .ingest import ReadOptions, iter_posts
 from .model import Model, load_model
 from .readers.base import Skipped

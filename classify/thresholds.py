@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from .metrics import multilabel_f1
 
 GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
@@ -25,7 +26,7 @@ def best_global(Y: np.ndarray, P: np.ndarray, average: str) -> float:
     P2 = P.reshape(len(P), -1)
     key = "micro_f1" if average in ("micro", "binary") else "macro_f1"
     cols = Y2.sum(0) > 0
-    scores = np.array([multilabel_f1(Y2, P2 >= t, cols=cols)[key] for t in GRID])
+    scores = np.array([multilabel_f1(Y2, t <= P2, cols=cols)[key] for t in GRID])
     best = scores.max()
     cands = GRID[np.isclose(scores, best)]
     return float(cands[np.argmin(np.abs(cands - 0.5))])

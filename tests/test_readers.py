@@ -294,3 +294,13 @@ def test_channel_and_forward_values():
     assert as_forwarded("MessageFwdHeader(date=None, from_id=None, from_name='Someone')") == "Someone"
     assert as_forwarded({"from_id": {"_": "PeerChannel", "channel_id": 42}}) == "channel 42"
     assert as_forwarded("False") is None
+
+
+def test_array_of_chats_is_read_like_a_full_account_export(tmp_path):
+    chats = json.loads((FIXTURES / "tdesktop_account.json").read_text(encoding="utf-8"))["chats"]["list"]
+    path = tmp_path / "chats.json"
+    items = list(read_tdesktop_json(path, path.name, json.dumps(chats)))
+    assert [(i.channel, i.message_id) for i in items if isinstance(i, RawPost)] == [
+        ("Embassy A", "1"), ("Embassy A", "2"), ("Mission B", "2"),
+    ]
+    assert sum(isinstance(i, Skipped) for i in items) == 1

@@ -5,6 +5,7 @@ What such an export looks like (``shared/formats/FORMATS.md`` and the samples be
 * A single-chat export is ``{"name", "type", "id", "messages": [...]}``. A full-account export
   wraps chats as ``{"chats": {"list": [chat, ...]}, "left_chats": {"list": [...]}, ...}``. People
   also paste just the ``messages`` array, so a bare array of messages is read too.
+  An array of chat objects (``chats.list`` pasted alone) is read like a full-account export.
 * ``text`` is a plain string for a single plain run, else a list of bare strings and entity
   objects ``{"type", "text", ...}``; the post text is their concatenation.
 * Service messages (``type: service``: pins, joins, calls) are not posts: they are counted as
@@ -88,6 +89,9 @@ def iter_chats(path: Path, source: str, data: Any) -> Iterator[Chat | Skipped]:
                 f"{path}: a JSON array of {len(data)} items ({', '.join(kinds)}), none of them a message; "
                 "expected a Telegram Desktop export (result.json) or an array of its messages"
             )
+        if data and all(isinstance(c, dict) and isinstance(c.get("messages"), list) for c in data):
+            yield from _account_chats(path, source, {"chats": {"list": data}})  # an array of chats
+            return
         yield None, "", data
         return
     if not isinstance(data, dict):
@@ -111,9 +115,9 @@ def _account_chats(path: Path, source: str, data: dict) -> Iterator[Chat | Skipp
         if section not in data:
             continue
         block = data[section]
-        chats = block.get("list") if isinstance(block, dict) else block
-        if chats is None:
+        if isinstance(block, dict) and "list" not in block:
             raise InputError(f"{path}: '{section}' has keys {_keys(block)}; expected a 'list' of chats")
+        chats = block["list"] if isinstance(block, dict) else block
         for i, chat in enumerate(_expect_list(path, chats, f"{section}.list")):
             name = _chat_name(chat) if isinstance(chat, dict) else None
             label = name or (chat.get("id") if isinstance(chat, dict) else None) or f"{section}.list[{i}]"
