@@ -62,6 +62,14 @@ class BaselineConfig:
     """A label gets its own threshold only with at least this many positives."""
     cue_backoff_hit: float = 0.75
     """Probability given to an unlearnable label (< 2 positives) when one of its cues fires."""
+    stack_cues: bool = True
+    """Combine each label's score with its cue hits by a small logistic regression per task
+    (inputs: the score's logit and ``log1p`` of the post's cue hits), fitted on the inner
+    out-of-fold predictions, so the weight given to the codebook's cues is learned, not guessed."""
+    frame_unit: str = "paragraph"
+    """``paragraph``: frames are learned from the gold evidence paragraphs (positives) and the
+    paragraphs of posts without the frame (negatives); a post's score is its best paragraph's.
+    ``post``: frames are learned from whole posts, like topics."""
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -79,6 +87,8 @@ class BaselineConfig:
             raise ConfigError(f"The 'C' parameter of BaselineConfig must be a float in the range (0, inf). Got {self.C!r} instead.")
         if not isinstance(self.threshold_folds, int) or self.threshold_folds < 0 or self.threshold_folds == 1:
             raise ConfigError(f"The 'threshold_folds' parameter of BaselineConfig must be 0 or an int >= 2. Got {self.threshold_folds!r} instead.")
+        if self.frame_unit not in ("paragraph", "post"):
+            raise ConfigError(f"The 'frame_unit' parameter of BaselineConfig must be 'paragraph' or 'post'. Got {self.frame_unit!r} instead.")
         if not 0 < self.cue_backoff_hit < 1:
             raise ConfigError(f"The 'cue_backoff_hit' parameter of BaselineConfig must be in (0, 1). Got {self.cue_backoff_hit!r} instead.")
 
@@ -218,8 +228,9 @@ class BaselineModel(Model):
             raise ConfigError(f"need at least 4 posts to fit; got {len(paragraphs)}")
         groups = _groups(gold, groups)
         Yt, Yf, ys = gold_targets(gold, self.codebook)
-        self._fit_core(paragraphs, Yt, Yf, ys)
-        self.thresholds_ = self._oof_thresholds(paragraphs, Yt, Yf, ys, groups)
+        evidence = _evidence(gold)
+        self._fit_core(paragraphs, Yt, Yf, ys, evidence)
+        self.thresholds_ = self._oof_thresholds(paragraphs, Yt, Yf, ys, groups, evidence)
         self.fitted_ = True
         self.card_ = {
             "hyperparameters": asdict(self.config), "seed": self.config.seed, "n_posts": len(paragraphs),
@@ -228,24 +239,31 @@ class BaselineModel(Model):
         }
         return self
 
-    def _fit_core(self, paragraphs: list[list[str]], Yt: np.ndarray, Yf: np.ndarray, ys: np.ndarray) -> None:
+    def _fit_core(self, paragraphs: list[list[str]], Yt: np.ndarray, Yf: np.ndarray, ys: np.ndarray,
+                  evidence: list[dict[str, list[int]]] | None = None) -> None:
+        self.stackers_ = None
         self.matcher_ = CueMatcher(self.codebook)
         self.feat_ = _Featuriser(self.config, self.matcher_)
-        X, _, _ = self.feat_.fit_transform(paragraphs)
+        X, Xp, owner = self.feat_.fit_transform(paragraphs)
         Y = np.hstack([Yt, Yf])
         n_labels = Y.shape[1]
+        nt = Yt.shape[1]
         self.coef_ = np.zeros((n_labels, X.shape[1]))
         self.intercept_ = np.zeros(n_labels)
         self.backoff_ = np.zeros(n_labels, dtype=bool)
+        by_paragraph = self.config.frame_unit == "paragraph" and evidence is not None
         for j in range(n_labels):
             n_pos = int(Y[:, j].sum())
             if n_pos < 2 or n_pos > len(Y) - 2:
                 self.backoff_[j] = True
                 continue
+            Xj, yj = X, Y[:, j]
+            if by_paragraph and j >= nt:
+                Xj, yj = _paragraph_rows(Xp, owner, paragraphs, Y[:, j], evidence, self.codebook.frames[j - nt])
             # dual=True: far faster when features (~90k) outnumber posts (~60), same optimum.
             lr = LogisticRegression(C=self.config.C, class_weight="balanced", solver="liblinear", dual=True,
                                     max_iter=2000, random_state=self.config.seed)
-            lr.fit(X, Y[:, j])
+            lr.fit(Xj, yj)
             self.coef_[j] = lr.coef_[0]
             self.intercept_[j] = lr.intercept_[0]
         n_st = len(self.codebook.stances)
@@ -263,7 +281,7 @@ class BaselineModel(Model):
                 self.stance_coef_[cls] = rows[k]
                 self.stance_intercept_[cls] = icpt[k]
 
-    def _oof_thresholds(self, paragraphs, Yt, Yf, ys, groups) -> dict[str, Any]:
+    def _oof_thresholds(self, paragraphs, Yt, Yf, ys, groups, evidence=None) -> dict[str, Any]:
         k = self.config.threshold_folds
         if k == 0:
             return {"topics": 0.5, "frames": 0.5, "source": "fixed"}
@@ -273,11 +291,17 @@ class BaselineModel(Model):
         inner = BaselineModel(BaselineConfig(**{**asdict(self.config), "threshold_folds": 0}), self.codebook)
         for tr, te in group_folds(Y, groups, n_splits=k, seed=self.config.seed):
             sub = [paragraphs[i] for i in tr]
-            inner._fit_core(sub, Yt[tr], Yf[tr], ys[tr])
+            inner._fit_core(sub, Yt[tr], Yf[tr], ys[tr], None if evidence is None else [evidence[i] for i in tr])
             inner.fitted_ = True
             pr = inner.predict_proba([paragraphs[i] for i in te])
             Pt[te] = pr.topics
             Pf[te] = pr.frames
+        if self.config.stack_cues:
+            H = np.array([cue_vector(self.matcher_, "\n".join(p)) for p in paragraphs], dtype=float).reshape(len(paragraphs), -1)
+            nt = Yt.shape[1]
+            self.stackers_ = np.array([_fit_stacker(Pt, H[:, :nt], Yt), _fit_stacker(Pf, H[:, nt:], Yf)])
+            Pt = _apply_stacker(self.stackers_[0], Pt, H[:, :nt])
+            Pf = _apply_stacker(self.stackers_[1], Pf, H[:, nt:])
         mp = self.config.per_label_min_positives
         return {"topics": choose(Yt, Pt, self.codebook.topics, average="micro", per_label_min_positives=mp),
                 "frames": choose(Yf, Pf, self.codebook.frames, average="macro", per_label_min_positives=mp),
@@ -294,7 +318,15 @@ class BaselineModel(Model):
         S = softmax(np.asarray(X @ self.stance_coef_.T) + self.stance_intercept_, axis=1)
         nt = len(self.codebook.topics)
         per_para = [Pp[owner == i, nt:] for i in range(len(paragraphs))]
-        return Probas(topics=P[:, :nt], frames=P[:, nt:], stance=S, paragraph_frames=per_para)
+        topics, frames = P[:, :nt], P[:, nt:]
+        if self.config.frame_unit == "paragraph":
+            frames = np.array([pp.max(axis=0) for pp in per_para]).reshape(len(paragraphs), -1)
+            frames[:, self.backoff_[nt:]] = P[:, nt:][:, self.backoff_[nt:]]
+        if getattr(self, "stackers_", None) is not None:
+            H = np.array([cue_vector(self.matcher_, "\n".join(p)) for p in paragraphs], dtype=float).reshape(len(paragraphs), -1)
+            topics = _apply_stacker(self.stackers_[0], topics, H[:, :nt])
+            frames = _apply_stacker(self.stackers_[1], frames, H[:, nt:])
+        return Probas(topics=topics, frames=frames, stance=S, paragraph_frames=per_para)
 
     def _label_proba(self, X: sp.csr_matrix, paragraphs, owner=None, posts=None) -> np.ndarray:
         P = expit(np.asarray(X @ self.coef_.T) + self.intercept_)
@@ -314,7 +346,9 @@ class BaselineModel(Model):
 
         save_file({"coef": self.coef_, "intercept": self.intercept_, "backoff": self.backoff_.astype(np.int8),
                    "stance_coef": self.stance_coef_, "stance_intercept": self.stance_intercept_,
-                   "idf_word": self.feat_.idf_word, "idf_char": self.feat_.idf_char}, str(path / "weights.safetensors"))
+                   "idf_word": self.feat_.idf_word, "idf_char": self.feat_.idf_char,
+                   **({"stackers": self.stackers_} if getattr(self, "stackers_", None) is not None else {})},
+                  str(path / "weights.safetensors"))
         vocab = {"word": _vocab_list(self.feat_.word), "char": _vocab_list(self.feat_.char)}
         (path / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
         (path / "config.json").write_text(json.dumps(asdict(self.config), indent=2), encoding="utf-8")
@@ -340,9 +374,57 @@ class BaselineModel(Model):
         self.coef_, self.intercept_ = w["coef"], w["intercept"]
         self.backoff_ = w["backoff"].astype(bool)
         self.stance_coef_, self.stance_intercept_ = w["stance_coef"], w["stance_intercept"]
+        self.stackers_ = w.get("stackers")
         n_feat = len(vocab["word"]) + len(vocab["char"]) + (len(self.codebook.topics) + len(self.codebook.frames) if self.config.use_cues else 0)
         if self.coef_.shape[1] != n_feat or len(self.feat_.idf_word) != len(vocab["word"]):
             raise ModelError(f"{path}: weights do not match the vocabulary ({self.coef_.shape[1]} vs {n_feat} features); the model is corrupt or tampered")
+
+
+def _logit(P: np.ndarray) -> np.ndarray:
+    P = np.clip(P, 1e-6, 1 - 1e-6)
+    return np.log(P / (1 - P))
+
+
+def _fit_stacker(P: np.ndarray, H: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """``[w_score, w_cue, bias]`` of one task, shared by its labels (too few posts for one each)."""
+    X = np.column_stack([_logit(P).ravel(), np.log1p(H).ravel()])
+    y = Y.ravel()
+    if len(np.unique(y)) < 2:
+        return np.array([1.0, 0.0, 0.0])
+    lr = LogisticRegression(C=1.0).fit(X, y)
+    return np.array([lr.coef_[0, 0], lr.coef_[0, 1], lr.intercept_[0]])
+
+
+def _apply_stacker(w: np.ndarray, P: np.ndarray, H: np.ndarray) -> np.ndarray:
+    return expit(w[0] * _logit(P) + w[1] * np.log1p(H) + w[2])
+
+
+def _evidence(gold: pd.DataFrame) -> list[dict[str, list[int]]] | None:
+    if "evidence" not in gold.columns:
+        return None
+    return [dict(e) if isinstance(e, dict) else {} for e in gold["evidence"]]
+
+
+def _paragraph_rows(Xp: sp.csr_matrix, owner: np.ndarray, paragraphs: list[list[str]], y_post: np.ndarray,
+                    evidence: list[dict[str, list[int]]], frame: str) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Training rows for one frame at paragraph level.
+
+    Positives: the gold evidence paragraphs of posts with the frame. Negatives: every paragraph of
+    posts without it. The other paragraphs of posts with the frame are left out: they may or may not
+    express it, so they are neither.
+    """
+    keep, label = [], []
+    start = np.concatenate([[0], np.cumsum([len(p) for p in paragraphs])])
+    for i in range(len(paragraphs)):
+        rows = range(start[i], start[i + 1])
+        if y_post[i]:
+            ev = [k for k in evidence[i].get(frame, []) if k < len(paragraphs[i])] or list(range(len(paragraphs[i])))
+            keep += [start[i] + k for k in ev]
+            label += [1] * len(ev)
+        else:
+            keep += list(rows)
+            label += [0] * len(rows)
+    return Xp[keep], np.array(label)
 
 
 def _vocab_list(vec: CountVectorizer) -> list[str]:
