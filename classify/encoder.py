@@ -189,7 +189,7 @@ def mean_pool(hidden: Any, attention_mask: Any) -> Any:
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
-def build_tiny_encoder(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 600) -> Path:
+def build_tiny_encoder(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 1000) -> Path:
     """Write a tiny random BERT encoder with a real EN+RU tokenizer, for tests (about a second).
 
     It has the real encoder's shape in miniature: a SentencePiece-style Unigram tokenizer with the
@@ -206,22 +206,27 @@ def build_tiny_encoder(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 
     vocab_size : int
         Upper bound on the tokenizer vocabulary (the training text may yield fewer pieces).
 
+    Notes
+    -----
+    The Unigram vocabulary is counted rather than trained: ``tokenizers``' UnigramTrainer is not
+    reproducible (its EM sums floats in hash-map order, so pieces and scores vary run to run).
+
     Returns
     -------
     Path
         ``out_dir``, loadable with :func:`load_encoder` / ``AutoModel.from_pretrained``.
     """
     import torch
-    from tokenizers import Tokenizer, models, trainers
+    from tokenizers import Tokenizer, models
     from transformers import BertConfig, BertModel
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tk = Tokenizer(models.Unigram())
+    _sentencepiece_pipeline(tk)  # first, to normalise the training text exactly as at use time
+    sentences = [tk.normalizer.normalize_str(s) for s in _tiny_sentences(seed)]
+    tk = Tokenizer(models.Unigram(_tiny_unigram_vocab(sentences, vocab_size), unk_id=3, byte_fallback=False))
     _sentencepiece_pipeline(tk)
-    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-                                      unk_token="<unk>", show_progress=False)
-    tk.train_from_iterator(_tiny_sentences(seed), trainer=trainer)
     _sentencepiece_post_processor(tk)
     dims = {"H": 32, "NL": 2, "NH": 2, "FF": 64, "VOC": tk.get_vocab_size(), "MAXP": 512, "TVS": 1,
             "eps": 1e-12, "pad": tk.token_to_id("<pad>")}

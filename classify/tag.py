@@ -123,11 +123,22 @@ def tag_batch(model: Model, posts: list[dict], cache: OrderedDict) -> list[dict]
 
 
 def _to_frame(rows: list[dict]) -> pd.DataFrame:
-    """Rows as a DataFrame with maps/lists as JSON strings, so every format has the same columns."""
+    """Rows as a DataFrame of strings, maps/lists as JSON, so every format has the same columns.
+
+    ``read_tags`` decodes the JSON columns back into lists and dicts.
+    """
     df = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
     for col in JSON_COLUMNS:
         df[col] = df[col].map(lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True))
+    for col in OUTPUT_COLUMNS:
+        df[col] = df[col].map(lambda v: None if v is None or (isinstance(v, float) and v != v) else str(v)).astype(object)
     return df
+
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.string()) for c in OUTPUT_COLUMNS])
 
 
 def read_tags(path: str | Path) -> pd.DataFrame:
@@ -186,7 +197,7 @@ class PartWriter:
             return
         part = self.dir / f"part-{len(self.parts):06d}.parquet"
         frame = _to_frame(rows)
-        atomic_write(part, lambda p: frame.to_parquet(p, index=False))
+        atomic_write(part, lambda p: frame.to_parquet(p, index=False, schema=_schema()))
         self.parts.append(part)
 
     def finish(self) -> Path:
@@ -194,11 +205,10 @@ class PartWriter:
         fmt = self.output.suffix.lower()
 
         def write(tmp: Path) -> None:
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
             if fmt == ".parquet":
-                schema = pa.Schema.from_pandas(_to_frame([]), preserve_index=False)
+                schema = _schema()
                 with pq.ParquetWriter(tmp, schema) as w:
                     for part in self.parts:
                         w.write_table(pq.read_table(part).cast(schema))

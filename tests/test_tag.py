@@ -1,0 +1,115 @@
+"""Batch tagging: one row per post for every format, resume after a kill, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from classify.baseline import BaselineConfig, BaselineModel
+from classify.ingest import ingest
+from classify.tag import OUTPUT_COLUMNS, main, read_tags, tag
+
+ROOT = Path(__file__).resolve().parents[1]
+DUMPS = sorted((ROOT / "data" / "dumps").glob("*.txt"))
+INGEST = ROOT / "tests" / "fixtures" / "ingest"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from conftest import make_gold
+
+    g = make_gold()
+    out = tmp_path_factory.mktemp("model") / "baseline"
+    BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g).save(out)
+    return out
+
+
+@pytest.mark.parametrize("ext", ["parquet", "csv", "jsonl"])
+def test_one_row_per_post_on_sample_dumps(model_dir, tmp_path, ext):
+    out = tmp_path / f"tags.{ext}"
+    summary = tag(DUMPS, out, model_dir=model_dir, batch_size=7)
+    posts = ingest(DUMPS)
+    df = read_tags(out)
+    assert list(df.columns) == list(OUTPUT_COLUMNS)
+    assert len(df) == len(posts) == summary.n_posts
+    assert df["post_id"].tolist() == posts["post_id"].tolist()
+    assert set(df.loc[df["status"] != "ok", "post_id"]) == set(posts.loc[posts["empty_text"], "post_id"])
+    ok = df[df["status"] == "ok"].iloc[0]
+    assert isinstance(ok["scores"], dict) and set(ok["stance_scores"]) == {"against", "favor", "none"}
+
+
+@pytest.mark.parametrize("fixture", ["tdesktop_single.json", "tdesktop_account.json", "messages.csv", "telethon.csv", "posts.jsonl", "snscrape.jsonl"])
+def test_row_count_matches_ingest_for_each_format(model_dir, tmp_path, fixture):
+    path = INGEST / fixture
+    out = tmp_path / "tags.parquet"
+    tag([path], out, model_dir=model_dir)
+    assert len(read_tags(out)) == len(ingest([path]))
+
+
+def test_resume_after_kill_equals_uninterrupted_run(model_dir, tmp_path, monkeypatch):
+    import classify.tag as T
+
+    monkeypatch.setattr(T, "PART_ROWS", 10)  # small parts so the "kill" lands mid-run
+    full = tmp_path / "full.parquet"
+    tag(DUMPS, full, model_dir=model_dir, batch_size=8)
+    out = tmp_path / "resumed.parquet"
+    tag(DUMPS, out, model_dir=model_dir, batch_size=8, stop_after=40)  # simulated kill
+    assert not out.exists(), "an interrupted run must not leave the output file"
+    assert (tmp_path / "resumed.parquet.parts").exists()
+    summary = tag(DUMPS, out, model_dir=model_dir, batch_size=8, resume=True)
+    assert summary.n_resumed == 40
+    a, b = pd.read_parquet(full), pd.read_parquet(out)
+    pd.testing.assert_frame_equal(a, b)
+    assert not (tmp_path / "resumed.parquet.parts").exists()
+
+
+def test_dedupes_repeated_posts(model_dir, tmp_path):
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text("".join(json.dumps({"id": i, "text": "BRICS summit in Kazan.\nRosatom signed a deal."}) + "\n" for i in range(20)))
+    out = tmp_path / "t.jsonl"
+    tag([dup], out, model_dir=model_dir)
+    df = read_tags(out)
+    assert len(df) == 20 and df["topics"].map(tuple).nunique() == 1
+
+
+def test_missing_and_corrupt_model_dirs(tmp_path, capsys):
+    code = main([str(DUMPS[0]), "-o", str(tmp_path / "t.parquet"), "--model", str(tmp_path / "nope"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 4 and "no such model directory" in err and "\n" not in err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "card.json").write_text('{"kind": "baseline", "codebook_version": "1.0"}')
+    code = main([str(DUMPS[0]), "-o", str(tmp_path / "t.parquet"), "--model", str(bad), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 4 and "Traceback" not in err
+
+
+def test_bad_input_is_one_line_error(model_dir, tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    code = main([str(empty), "-o", str(tmp_path / "t.parquet"), "--model", str(model_dir), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 3 and "empty file" in err and str(empty) in err and "\n" not in err
+    assert not (tmp_path / "t.parquet").exists()
+
+
+def test_summary_html_without_dates(model_dir, tmp_path):
+    from classify.tag import summary_html
+
+    out = tmp_path / "t.parquet"
+    tag(DUMPS[:1], out, model_dir=model_dir)
+    html = summary_html(out, tmp_path / "s.html").read_text()
+    assert "No post in the input has a date" in html
+
+
+def test_summary_html_with_dates_has_plot(model_dir, tmp_path):
+    from classify.tag import summary_html
+
+    dumpf = tmp_path / "d.jsonl"
+    dumpf.write_text("".join(json.dumps({"id": i, "date": f"2025-0{1 + i % 3}-1{i % 9}", "text": "BRICS summit. Rosatom nuclear plant."}) + "\n" for i in range(30)))
+    out = tmp_path / "t.parquet"
+    tag([dumpf], out, model_dir=model_dir)
+    assert "data:image/png;base64" in summary_html(out, tmp_path / "s.html").read_text()
