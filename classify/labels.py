@@ -4,6 +4,7 @@
     python -m classify.labels agreement     # writes labels/AGREEMENT.md from the two passes
     python -m classify.labels stats         # label counts and co-occurrence per language
     python -m classify.labels disagreements # every A/B disagreement, for the adjudicator
+    python -m classify.labels gold          # labels/gold.jsonl from passes + adjudication + corpus
 
 Files: ``labels/passes/a.jsonl`` and ``b.jsonl`` (two independent annotation passes),
 ``labels/adjudication.jsonl`` (one decision with a reason per disagreement) and ``labels/gold.jsonl``
@@ -261,6 +262,73 @@ def disagreements(a_path: Path = PASS_A, b_path: Path = PASS_B) -> list[dict]:
     return out
 
 
+# ------------------------------------------------------------------------------------ gold
+ADJUDICATION = Path("labels/adjudication.jsonl")
+TRANSLATIONS = Path("labels/translations.json")
+
+
+def build_gold(a_path: Path = PASS_A, b_path: Path = PASS_B, adjudication_path: Path = ADJUDICATION,
+               translations_path: Path = TRANSLATIONS, dumps: Path = DUMPS) -> list[dict]:
+    """Gold records: where A and B agree, their labels; where they differ, the adjudicated decision.
+
+    Every disagreement must have a decision (``labels/adjudication.jsonl``: post_id, field, label,
+    decision, reason); a missing one is an error, so no disagreement is settled silently. Evidence of
+    a gold frame is the union of the annotators' paragraphs (or the adjudicator's, when given).
+    Each record carries the post's text and paragraphs from the ingested corpus, its duplicate group,
+    and a CV ``group`` that also joins a post with its translations (``labels/translations.json``).
+    """
+    from .ingest import ingest
+
+    a = {r["post_id"]: r for r in read_jsonl(a_path, PASS_FIELDS)}
+    b = {r["post_id"]: r for r in read_jsonl(b_path, PASS_FIELDS)}
+    decisions = {}
+    for r in read_jsonl(adjudication_path, ("post_id", "field", "decision", "reason")):
+        decisions[(r["post_id"], r["field"], r.get("label"))] = r
+    links = json.loads(Path(translations_path).read_text(encoding="utf-8")) if Path(translations_path).exists() else []
+    corpus = ingest(sorted(dumps.glob("*.txt")))
+    reps = corpus[~corpus["empty_text"]].drop_duplicates("dup_group")
+    reps = reps[reps["post_id"] == reps["dup_group"]] if (reps["post_id"] == reps["dup_group"]).all() else reps
+    group = {pid: pid for pid in reps["dup_group"]}
+    for k, link in enumerate(links):
+        for pid in link["posts"]:
+            group[pid] = f"translation-{k}"
+    out = []
+    for post in reps.itertuples():
+        pid = post.dup_group
+        if pid not in a or pid not in b:
+            raise InputError(f"post {pid} is missing from {'A' if pid not in a else 'B'}'s pass")
+        rec = {"post_id": pid}
+        for task in ("topics", "frames"):
+            chosen = []
+            for lid in sorted(set(a[pid][task]) | set(b[pid][task])):
+                if (lid in a[pid][task]) == (lid in b[pid][task]):
+                    chosen.append(lid)
+                    continue
+                d = decisions.get((pid, task, lid))
+                if d is None:
+                    raise InputError(f"{adjudication_path}: no decision for post {pid}, {task} {lid} (A and B disagree)")
+                if d["decision"] is True:
+                    chosen.append(lid)
+            rec[task] = [lid for lid in Codebook.load().labels(task) if lid in chosen]
+        if a[pid]["stance_west"] == b[pid]["stance_west"]:
+            rec["stance_west"] = a[pid]["stance_west"]
+        else:
+            d = decisions.get((pid, "stance_west", None))
+            if d is None:
+                raise InputError(f"{adjudication_path}: no decision for post {pid}, stance_west (A {a[pid]['stance_west']}, B {b[pid]['stance_west']})")
+            rec["stance_west"] = d["decision"]
+        evidence = {}
+        for f in rec["frames"]:
+            d = decisions.get((pid, "frames", f))
+            paras = (d or {}).get("evidence") or sorted(set(a[pid]["evidence"].get(f, [])) | set(b[pid]["evidence"].get(f, [])))
+            evidence[f] = [int(k) for k in paras]
+        out.append({"post_id": pid, "dup_group": pid, "group": group[pid], "lang": post.lang,
+                    "sources": sorted(corpus.loc[corpus["dup_group"] == pid, "source"].unique().tolist()),
+                    "text": post.text, "paragraphs": list(post.paragraphs), **rec, "evidence": evidence,
+                    "annotator": "adjudicated", "notes": "; ".join(x for x in (a[pid].get("notes", ""), b[pid].get("notes", "")) if x)})
+    return out
+
+
 # ------------------------------------------------------------------------------------ stats
 def stats(gold_path: Path = GOLD) -> str:
     """Label counts and co-occurrence, overall and per language; absent labels named."""
@@ -302,7 +370,14 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--a", type=Path, default=PASS_A)
     d.add_argument("--b", type=Path, default=PASS_B)
     d.add_argument("--out", type=Path, default=Path("labels/disagreements.jsonl"))
-    for p in (v, ag, st, d):
+    gd = sub.add_parser("gold", help="build labels/gold.jsonl from the passes, the adjudication and the corpus")
+    gd.add_argument("--a", type=Path, default=PASS_A)
+    gd.add_argument("--b", type=Path, default=PASS_B)
+    gd.add_argument("--adjudication", type=Path, default=ADJUDICATION)
+    gd.add_argument("--translations", type=Path, default=TRANSLATIONS, help="JSON list of {posts: [post_id, ...], note}")
+    gd.add_argument("--dumps", type=Path, default=DUMPS)
+    gd.add_argument("--out", type=Path, default=GOLD)
+    for p in (v, ag, st, d, gd):
         p.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
 
@@ -325,6 +400,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.out} ({res['n_posts']} posts)")
         elif args.cmd == "stats":
             print(stats(args.gold))
+        elif args.cmd == "gold":
+            recs = build_gold(args.a, args.b, args.adjudication, args.translations, args.dumps)
+            atomic_write_text(args.out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs))
+            print(f"wrote {len(recs)} gold posts to {args.out}")
         else:
             rows = disagreements(args.a, args.b)
             atomic_write_text(args.out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
