@@ -13,7 +13,7 @@ pinned here, dequantises it and writes a normal Hugging Face folder (``model.saf
 * otherwise ``models/.cache/me5-small`` under the **current working directory** (run commands from the
   repository root, as the README does, and it lands in the repository's ignored ``models/.cache/``).
 
-The build (~10 s, ~470 MB) goes to a temporary sibling folder that is renamed into place only when
+The build (10-15 s, ~490 MB on disk, ~1.5 GB peak RAM) goes to a temporary sibling folder that is renamed into place only when
 complete, with a marker file recording the source sha256 and the format version; later calls reuse the
 folder when the marker matches. Weights are only ever read from safetensors and no code from a model
 folder is ever run (no pickles, ``trust_remote_code`` never set).
@@ -292,11 +292,11 @@ def _ensure_default(*, progress: bool = False) -> tuple[Path, bool]:
     if _cache_ok(dest):
         return dest, False
     source = _source_file()
-    _say(progress, f"building the encoder from {source} into {dest} (once, ~10 s, ~470 MB)")
+    _say(progress, f"building the encoder from {source} into {dest} (once, 10-15 s, ~490 MB)")
     try:
         _build_atomically(source, dest, progress=progress)
     except OSError as exc:
-        raise ModelError(f"{dest}: cannot build the encoder ({exc}); free ~1 GB of disk or set "
+        raise ModelError(f"{dest}: cannot build the encoder ({exc}); free ~1 GB of disk (and RAM) or set "
                          f"{CACHE_ENV} to a writable folder") from exc
     return dest, True
 
@@ -740,7 +740,9 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - start
         print(f"encoder: {folder}")
         print(f"size: {folder_size_mb(folder):.1f} MB")
-        if built:
+        if args.path is not None:
+            print(f"build time: none (your own folder; validated in {seconds:.2f} s)")
+        elif built:
             print(f"build time: {seconds:.1f} s (built now)")
         else:
             first = _read_marker(folder).get("build_seconds")

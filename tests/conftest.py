@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -39,3 +42,16 @@ def make_gold(rows=POSTS) -> pd.DataFrame:
 @pytest.fixture
 def gold() -> pd.DataFrame:
     return make_gold()
+
+
+# --- transformer tests: never reach a model hub; one tiny random encoder per session (~0.1 s) ---
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A tiny random BERT encoder with a real EN+RU tokenizer (see ``classify.encoder``)."""
+    from classify.encoder import build_tiny_encoder
+
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
