@@ -1,0 +1,78 @@
+"""The evaluation harness: copies of a post never straddle folds, and results are reproducible."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from classify.codebook import Codebook
+from classify.evaluate import cross_validate, evaluate, make_factory
+
+
+def leaky_gold() -> pd.DataFrame:
+    from conftest import make_gold
+
+    g = make_gold()
+    # Plant a leak: three copies of one post with a unique made-up cue word and a rare label.
+    copies = []
+    for k in range(3):
+        copies.append({"post_id": f"copy{k}", "dup_group": "leak", "paragraphs": ["Zorblax protocol signed.", "Nothing else."],
+                       "text": "Zorblax protocol signed.\nNothing else.", "lang": "en", "topics": ["cyber"],
+                       "frames": ["civilisational_values"], "stance_west": "favor",
+                       "evidence": {"civilisational_values": [0]}})
+    return pd.concat([g, pd.DataFrame(copies)], ignore_index=True)
+
+
+def test_copies_of_a_post_stay_in_one_fold():
+    g = leaky_gold()
+    g["group"] = g["dup_group"]
+    cb = Codebook.load()
+    oof = cross_validate(g, make_factory("baseline", {"baseline": {"threshold_folds": 0}}, cb, 0), cb, folds=4, repeats=3, seed=0)
+    idx = np.flatnonzero(g["dup_group"] == "leak")
+    for r in range(3):
+        assert len(set(oof.fold[r, idx])) == 1, "copies of one post were split across folds"
+
+
+def test_without_groups_the_leak_would_be_exploited():
+    """Control: if each copy were its own group, a copy's twin sits in training and is recalled."""
+    g = leaky_gold()
+    g["group"] = g["post_id"]
+    cb = Codebook.load()
+    oof = cross_validate(g, make_factory("baseline", {"baseline": {"threshold_folds": 0, "use_cues": False}}, cb, 0), cb, folds=4, repeats=2, seed=0)
+    idx = np.flatnonzero(g["dup_group"] == "leak")
+    split = [len(set(oof.fold[r, idx])) > 1 for r in range(2)]
+    assert any(split)
+
+
+@pytest.fixture
+def gold_file(tmp_path):
+    from conftest import make_gold
+
+    g = make_gold()
+    path = tmp_path / "gold.jsonl"
+    g.to_json(path, orient="records", lines=True, force_ascii=False)
+    return path
+
+
+def test_same_command_twice_gives_same_metrics(gold_file):
+    kw = dict(models=["baseline", "cue_rule"], folds=3, repeats=2, seed=1, out_dir=None, n_boot=50,
+              configs={"baseline": {"threshold_folds": 3}})
+    a, b = evaluate(gold_file, **kw), evaluate(gold_file, **kw)
+    for r in (a, b):
+        r.pop("timings")
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_metrics_structure_and_interval_covers_estimate(gold_file):
+    res = evaluate(gold_file, models=["baseline", "cue_rule"], folds=3, repeats=1, out_dir=None, n_boot=200,
+                   configs={"baseline": {"threshold_folds": 0}})
+    for kind in ("baseline", "cue_rule"):
+        for task in ("topics", "frames", "stance_west"):
+            s = res["models"][kind]["summary"][task]
+            assert s["ci"][0] - 1e-9 <= s["mean"] <= s["ci"][1] + 1e-9
+    assert "baseline - cue_rule" in res["paired"]
+    assert set(res["cross_lingual"]["baseline"]) == {"ru", "non_en"}
+    assert res["ranking"] == ["baseline"]
