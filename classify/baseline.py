@@ -134,25 +134,21 @@ class _Featuriser:
         texts = list(uniq)
         Uw = self.word.fit_transform(texts) if fit else self.word.transform(texts)
         Uc = self.char.fit_transform(texts) if fit else self.char.transform(texts)
-        U_cue = self.matcher_counts(texts)
+        U_cue = sp.csr_matrix(self.matcher.paragraph_hits(texts).astype(np.float64))
         owner = np.asarray(owner)
         para_rows = np.asarray(para_rows)
         S = sp.csr_matrix((np.ones(len(owner)), (owner, para_rows)), shape=(len(posts), len(texts)))
         Pw, Pc = S @ Uw, S @ Uc
         if fit:
             self.idf_word, self.idf_char = _idf(Pw), _idf(Pc)
+        # Cues never span a line break, so a post's hits are the sum of its paragraphs' hits.
+        self.last_hits_ = (np.asarray((S @ U_cue).todense()), U_cue[para_rows].toarray())
         post = self._weight(Pw, Pc, S @ U_cue)
         para = self._weight(Uw[para_rows], Uc[para_rows], U_cue[para_rows])
         return post, para, owner
 
-    def matcher_counts(self, texts: list[str]) -> sp.csr_matrix:
-        if not self.cfg.use_cues:
-            return sp.csr_matrix((len(texts), 0))
-        hits = np.array([cue_vector(self.matcher, t) for t in texts], dtype=np.float64).reshape(len(texts), -1)
-        return sp.csr_matrix(hits)
-
     def _weight(self, Cw: sp.spmatrix, Cc: sp.spmatrix, Ccue: sp.spmatrix) -> sp.csr_matrix:
-        blocks = [_tfidf(Cw, self.idf_word), _tfidf(Cc, self.idf_char)]
+        blocks = [_tfidf(Cw, self.idf_word), _tfidf(Cc, self.idf_char)]  # cue block added below when used
         if self.cfg.use_cues:
             blocks.append(sp.csr_matrix(np.log1p(Ccue.toarray()) * self.cfg.cue_weight))
         return sp.hstack(blocks, format="csr")
@@ -161,6 +157,11 @@ class _Featuriser:
 def cue_vector(matcher: CueMatcher, text: str) -> list[int]:
     """Cue hits of ``text`` per topic then frame, in codebook order."""
     return matcher.vector(text).tolist()
+
+
+def post_hits(matcher: CueMatcher, posts: list[list[str]]) -> np.ndarray:
+    """Cue hits per post (sum over its paragraphs; cues never span a line break)."""
+    return np.array([matcher.paragraph_hits(p).sum(axis=0) for p in posts], dtype=float).reshape(len(posts), -1)
 
 
 def _idf(counts: sp.spmatrix) -> np.ndarray:
@@ -297,7 +298,7 @@ class BaselineModel(Model):
             Pt[te] = pr.topics
             Pf[te] = pr.frames
         if self.config.stack_cues:
-            H = np.array([cue_vector(self.matcher_, "\n".join(p)) for p in paragraphs], dtype=float).reshape(len(paragraphs), -1)
+            H = post_hits(self.matcher_, paragraphs)
             nt = Yt.shape[1]
             self.stackers_ = np.array([_fit_stacker(Pt, H[:, :nt], Yt), _fit_stacker(Pf, H[:, nt:], Yf)])
             Pt = _apply_stacker(self.stackers_[0], Pt, H[:, :nt])
@@ -313,8 +314,9 @@ class BaselineModel(Model):
         check_fitted(self)
         paragraphs = as_paragraphs(posts)
         X, Xp, owner = self.feat_.transform(paragraphs)
-        P = self._label_proba(X, paragraphs)
-        Pp = self._label_proba(Xp, None, owner=owner, posts=paragraphs)
+        H, Hp = self.feat_.last_hits_
+        P = self._label_proba(X, H)
+        Pp = self._label_proba(Xp, Hp)
         S = softmax(np.asarray(X @ self.stance_coef_.T) + self.stance_intercept_, axis=1)
         nt = len(self.codebook.topics)
         per_para = [Pp[owner == i, nt:] for i in range(len(paragraphs))]
@@ -323,21 +325,17 @@ class BaselineModel(Model):
             frames = np.array([pp.max(axis=0) for pp in per_para]).reshape(len(paragraphs), -1)
             frames[:, self.backoff_[nt:]] = P[:, nt:][:, self.backoff_[nt:]]
         if getattr(self, "stackers_", None) is not None:
-            H = np.array([cue_vector(self.matcher_, "\n".join(p)) for p in paragraphs], dtype=float).reshape(len(paragraphs), -1)
             topics = _apply_stacker(self.stackers_[0], topics, H[:, :nt])
             frames = _apply_stacker(self.stackers_[1], frames, H[:, nt:])
         return Probas(topics=topics, frames=frames, stance=S, paragraph_frames=per_para)
 
-    def _label_proba(self, X: sp.csr_matrix, paragraphs, owner=None, posts=None) -> np.ndarray:
+    def _label_proba(self, X: sp.csr_matrix, hits: np.ndarray) -> np.ndarray:
+        """Per-label probabilities of rows of ``X``; unlearnable labels back off to their cues."""
         P = expit(np.asarray(X @ self.coef_.T) + self.intercept_)
         if self.backoff_.any():
-            if paragraphs is not None:
-                texts = ["\n".join(p) for p in paragraphs]
-            else:
-                texts = [p for paras in posts for p in paras]
-            hits = np.array([cue_vector(self.matcher_, t) for t in texts]).reshape(len(texts), -1) > 0
+            fired = hits[:, self.backoff_] > 0
             low = 1.0 - self.config.cue_backoff_hit
-            P[:, self.backoff_] = np.where(hits[:, self.backoff_], self.config.cue_backoff_hit, low / 20)
+            P[:, self.backoff_] = np.where(fired, self.config.cue_backoff_hit, low / 20)
         return P
 
     # ----------------------------------------------------------------- persistence

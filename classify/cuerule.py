@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .baseline import cue_vector
 from .codebook import Codebook
 from .cues import CueMatcher
 from .model import Model, Probas, as_paragraphs, check_fitted, now_iso, versions
@@ -44,13 +43,14 @@ class CueRuleModel(Model):
         cb = self.codebook
         paragraphs = as_paragraphs(posts)
         nt = len(cb.topics)
-        P = np.array([cue_vector(self.matcher_, "\n".join(p)) for p in paragraphs], dtype=float).reshape(len(paragraphs), -1) > 0
+        per_hits = [self.matcher_.paragraph_hits(p) for p in paragraphs]
+        P = np.array([h.sum(axis=0) for h in per_hits], dtype=float).reshape(len(paragraphs), -1) > 0
         against = [cb.frames.index(f) for f in AGAINST_FRAMES if f in cb.frames]
         stance = np.zeros((len(paragraphs), len(cb.stances)))
         is_against = P[:, nt:][:, against].any(axis=1)
         stance[:, cb.stances.index("against")] = is_against
         stance[:, cb.stances.index("none")] = ~is_against
-        per_para = [np.array([cue_vector(self.matcher_, q)[nt:] for q in p], dtype=float).reshape(len(p), -1) for p in paragraphs]
+        per_para = [h[:, nt:].astype(float) for h in per_hits]
         return Probas(topics=P[:, :nt].astype(float), frames=P[:, nt:].astype(float), stance=stance, paragraph_frames=per_para)
 
     def _save_arrays(self, path: Path) -> None:
