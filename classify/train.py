@@ -25,7 +25,17 @@ from .codebook import Codebook
 from .errors import ConfigError
 from .evaluate import DEFAULT_GOLD, HEADLINE, data_sha256, evaluate, load_config, make_factory, post_groups
 
-DEFAULT_MODELS = ("baseline", "transformer")
+def available_kinds() -> tuple[str, ...]:
+    """Model kinds whose module is present (the transformer needs torch and transformers)."""
+    import importlib.util
+
+    kinds = ["baseline"]
+    if importlib.util.find_spec("classify.transformer") is not None and importlib.util.find_spec("torch") is not None:
+        kinds.append("transformer")
+    return tuple(kinds)
+
+
+DEFAULT_MODELS = available_kinds()
 
 
 @dataclass
