@@ -1,0 +1,28 @@
+"""`python -m classify.bench --quick` runs end to end (and fast) and writes its JSON."""
+
+import json
+import time
+
+from classify.baseline import BaselineConfig, BaselineModel
+from classify.bench import main
+
+
+def test_quick_bench_writes_json_and_table(tmp_path, capsys, monkeypatch):
+    from conftest import make_gold
+
+    monkeypatch.chdir(tmp_path.parent)  # the bench reads data/dumps relative to the repo
+    import classify.bench as B
+
+    monkeypatch.setattr(B, "SAMPLE_DUMPS", __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "dumps")
+    g = make_gold()
+    BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g).save(tmp_path / "models" / "baseline")
+    out = tmp_path / "bench.json"
+    t = time.perf_counter()
+    code = main(["--quick", "--models", str(tmp_path / "models"), "--out", str(out)])
+    assert code == 0
+    assert time.perf_counter() - t < 60
+    res = json.loads(out.read_text())
+    assert res["quick"] is True and res["machine"]["matmul_gflops_fp32"] > 0
+    assert res["tag"]["baseline"]["1000"]["posts_per_s"]["median"] > 0
+    assert res["ingest"]["1000"]["peak_rss_mb"]["median"] > 0
+    assert "tag baseline" in capsys.readouterr().out
