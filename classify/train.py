@@ -25,6 +25,7 @@ from .codebook import Codebook
 from .errors import ConfigError
 from .evaluate import DEFAULT_GOLD, HEADLINE, data_sha256, evaluate, load_config, make_factory, post_groups
 
+
 def available_kinds() -> tuple[str, ...]:
     """Model kinds whose module is present (the transformer needs torch and transformers)."""
     import importlib.util
