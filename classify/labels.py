@@ -123,16 +123,20 @@ def validate(gold_path: Path = GOLD, dumps: Path = DUMPS) -> list[str]:
     rows = read_jsonl(gold_path, GOLD_FIELDS)
     problems = [p for r in rows for p in check_labels(r, cb, f"{gold_path}:line {r['_line']}")]
     corpus = ingest(sorted(dumps.glob("*.txt")))
-    by_id = {r.post_id: r for r in corpus.itertuples()}
+    by_id: dict[str, list] = {}
+    for r in corpus.itertuples():  # copies with the same normalised text share a post_id
+        by_id.setdefault(r.post_id, []).append(r)
     seen_groups: dict[str, dict] = {}
     for r in rows:
         where = f"{gold_path}:line {r['_line']}"
-        post = by_id.get(r["post_id"])
-        if post is None:
+        copies = by_id.get(r["post_id"])
+        if not copies:
             problems.append(f"{where}: post {r['post_id']} is not in the ingested corpus of {dumps}")
             continue
-        if list(post.paragraphs) != list(r["paragraphs"]):
-            problems.append(f"{where}: paragraphs differ from the corpus copy of {r['post_id']}")
+        post = next((c for c in copies if list(c.paragraphs) == list(r["paragraphs"])), None)
+        if post is None:
+            problems.append(f"{where}: paragraphs differ from every corpus copy of {r['post_id']}")
+            continue
         key = {k: (sorted(r[k]) if isinstance(r[k], list) else r[k]) for k in ("topics", "frames", "stance_west")}
         grp = post.dup_group
         if grp in seen_groups and seen_groups[grp] != key:
@@ -286,8 +290,9 @@ def build_gold(a_path: Path = PASS_A, b_path: Path = PASS_B, adjudication_path: 
         decisions[(r["post_id"], r["field"], r.get("label"))] = r
     links = json.loads(Path(translations_path).read_text(encoding="utf-8")) if Path(translations_path).exists() else []
     corpus = ingest(sorted(dumps.glob("*.txt")))
-    reps = corpus[~corpus["empty_text"]].drop_duplicates("dup_group")
-    reps = reps[reps["post_id"] == reps["dup_group"]] if (reps["post_id"] == reps["dup_group"]).all() else reps
+    # The representative of a duplicate group is the copy whose post_id is the group id.
+    with_text = corpus[~corpus["empty_text"]]
+    reps = with_text[with_text["post_id"] == with_text["dup_group"]].drop_duplicates("dup_group")
     group = {pid: pid for pid in reps["dup_group"]}
     for k, link in enumerate(links):
         for pid in link["posts"]:
