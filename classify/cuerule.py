@@ -1,8 +1,8 @@
 """The cue rule: the codebook's own cues as a classifier, kept as a reference system.
 
 A label is predicted when at least one of its cues matches; evidence is the paragraph with most
-hits. Stance is ``against`` when a cue of a frame that casts the West negatively fires
-(``western_hegemony``, ``western_security_threat``, ``sanctions_illegitimate``), else ``none``.
+hits. Stance is ``against`` when a cue of a frame that casts the West negatively fires (the
+``cue_frames`` of ``against`` in the codebook), else ``none`` (``classify.cues.stance_from_frames``).
 It needs no training; ``fit`` only records that it was "fitted", so it runs through the same
 evaluation as the learned models. A learned model that does not beat it is not done.
 """
@@ -16,11 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .codebook import Codebook
-from .cues import CueMatcher
+from .cues import CueMatcher, stance_from_frames
 from .model import Model, Probas, as_paragraphs, check_fitted, now_iso, versions
-
-AGAINST_FRAMES = ("western_hegemony", "western_security_threat", "sanctions_illegitimate")
-
 
 class CueRuleModel(Model):
     """Predict a label when one of its codebook cues matches."""
@@ -45,11 +42,9 @@ class CueRuleModel(Model):
         nt = len(cb.topics)
         per_hits = [self.matcher_.paragraph_hits(p) for p in paragraphs]
         P = np.array([h.sum(axis=0) for h in per_hits], dtype=float).reshape(len(paragraphs), -1) > 0
-        against = [cb.frames.index(f) for f in AGAINST_FRAMES if f in cb.frames]
         stance = np.zeros((len(paragraphs), len(cb.stances)))
-        is_against = P[:, nt:][:, against].any(axis=1)
-        stance[:, cb.stances.index("against")] = is_against
-        stance[:, cb.stances.index("none")] = ~is_against
+        for i, row in enumerate(P[:, nt:]):
+            stance[i, cb.stances.index(stance_from_frames([f for f, on in zip(cb.frames, row) if on], cb))] = 1.0
         per_para = [h[:, nt:].astype(float) for h in per_hits]
         return Probas(topics=P[:, :nt].astype(float), frames=P[:, nt:].astype(float), stance=stance, paragraph_frames=per_para)
 
