@@ -1,0 +1,97 @@
+"""The transformer model with a tiny random encoder built in the test session (no real weights)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from classify.errors import ConfigError, ModelError
+from classify.model import load_model
+from classify.transformer import TransformerConfig, TransformerModel
+
+
+def config(enc, **kw):
+    return TransformerConfig(encoder=str(enc), epochs=2, threshold_folds=0, **kw)
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_encoder):
+    from conftest import make_gold
+
+    g = make_gold()
+    return TransformerModel(config(tiny_encoder)).fit(g, g), g
+
+
+def test_fit_and_proba_shapes(fitted):
+    m, g = fitted
+    p = m.predict_proba(g)
+    assert p.topics.shape == (len(g), 4) and p.frames.shape == (len(g), 10)
+    assert np.allclose(p.stance.sum(1), 1, atol=1e-5)
+    assert [len(pf) for pf in p.paragraph_frames] == [len(x) for x in g["paragraphs"]]
+
+
+def test_long_paragraph_is_cut_into_windows(fitted):
+    m, _ = fitted
+    long_text = " ".join(["Rosatom builds a nuclear power plant for partners."] * 80)
+    assert len(m._windows(m.tok_, long_text)) > 1
+    out = m.predict([[long_text, "Short second paragraph."]])
+    assert len(out) == 1
+    assert m.predict_proba([[long_text]]).paragraph_frames[0].shape == (1, 10)
+
+
+def test_save_load_round_trip_without_source_encoder(tiny_encoder, tmp_path):
+    from conftest import make_gold
+
+    g = make_gold()
+    src = tmp_path / "enc"
+    shutil.copytree(tiny_encoder, src)
+    m = TransformerModel(config(src)).fit(g, g)
+    expected = m.predict_proba(g)
+    m.save(tmp_path / "model")
+    shutil.rmtree(src)  # the saved folder must be self-contained
+    got = load_model(tmp_path / "model").predict_proba(g)
+    assert np.allclose(got.topics, expected.topics, atol=1e-6)
+    assert np.allclose(got.frames, expected.frames, atol=1e-6)
+    assert np.allclose(got.stance, expected.stance, atol=1e-6)
+
+
+def test_deterministic_with_seed(tiny_encoder):
+    from conftest import make_gold
+
+    g = make_gold()
+    a = TransformerModel(config(tiny_encoder, seed=5)).fit(g, g).predict_proba(g)
+    b = TransformerModel(config(tiny_encoder, seed=5)).fit(g, g).predict_proba(g)
+    assert np.array_equal(a.topics, b.topics) and np.array_equal(a.stance, b.stance)
+
+
+def test_inner_fold_thresholds(tiny_encoder):
+    from conftest import make_gold
+
+    g = make_gold()
+    m = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=2)).fit(g, g)
+    assert "out-of-fold" in m.thresholds_["source"]
+
+
+def test_tampered_heads_raise_model_error(fitted, tmp_path):
+    m, _ = fitted
+    m.save(tmp_path / "model")
+    (tmp_path / "model" / "heads.safetensors").write_bytes(b"\x80\x04cos\nsystem\n(S'echo pwned'\ntR.")
+    with pytest.raises(ModelError, match="not a valid safetensors file"):
+        load_model(tmp_path / "model")
+
+
+def test_pickle_weights_refused(fitted, tmp_path):
+    m, _ = fitted
+    m.save(tmp_path / "model")
+    (tmp_path / "model" / "encoder" / "model.safetensors").unlink()
+    with pytest.raises(ModelError):
+        load_model(tmp_path / "model")
+
+
+@pytest.mark.parametrize("bad,match", [({"epochs": 0}, "'epochs'"), ({"lr_heads": -1}, "'lr_heads'"),
+                                       ({"threshold_folds": 1}, "'threshold_folds'")])
+def test_bad_config(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        TransformerConfig(**bad)
