@@ -19,6 +19,7 @@ from .codebook import Codebook
 from .cues import CueMatcher, stance_from_frames
 from .model import Model, Probas, as_paragraphs, check_fitted, now_iso, versions
 
+
 class CueRuleModel(Model):
     """Predict a label when one of its codebook cues matches."""
 

@@ -5,7 +5,7 @@ model must beat; ``classify.cuerule`` wraps it in the model interface), as featu
 baseline, and as extra inputs of the transformer's heads.
 
 Matching is case-insensitive Python ``re`` (as the codebook says), with one alternation regex per
-label. Python's ``re`` scans an alternation, or a pattern that starts with ``\\b``, position by
+label; ё is matched as е, since Russian texts write either. Python's ``re`` scans an alternation, or a pattern that starts with ``\\b``, position by
 position, which on long dumps costs seconds per megabyte. So each label also gets a prefilter: the
 literal strings one of which every match must contain (read from the parsed cue, e.g. ``brics``
 for ``(?<!#)\\bBRICS\\b``), checked with ``str.__contains__`` on the lower-cased text. The regex only
@@ -25,12 +25,15 @@ import pandas as pd
 from .codebook import Codebook
 
 try:  # the parser behind ``re``; used only to read literals out of cues, never to match
-    from re import _parser as _sre_parse  # Python >= 3.11
     from re import _constants as _sre
+    from re import _parser as _sre_parse  # Python >= 3.11
 except ImportError:  # pragma: no cover - Python 3.10
     import sre_constants as _sre  # type: ignore[no-redef]
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
+YO = str.maketrans("ёЁ", "еЕ")
+"""Russian writes ё or е for the same letter; both cues and texts are matched with е (same length,
+so match positions stay those of the original text)."""
 MIN_LITERAL = 2
 """Literals shorter than this make a useless prefilter; such cues always run their regex."""
 CACHE_SIZE = 200_000
@@ -124,7 +127,7 @@ class CueMatcher:
         self._literals: list[tuple[tuple[str, int], ...]] = []
         self._always: list[frozenset[int]] = []
         for lid in self.label_ids:
-            cues = codebook.label(lid).cues
+            cues = tuple(c.translate(YO) for c in codebook.label(lid).cues)
             self.patterns[lid] = _alternation(cues)
             self._cues.append(cues)
             lits = [required_literals(c) for c in cues]
@@ -145,12 +148,13 @@ class CueMatcher:
         """
         cached = self._cache.get(text)
         if cached is None:
-            low = text.lower()
+            text_e = text.translate(YO)
+            low = text_e.lower()
             cached = np.zeros(len(self.label_ids), dtype=np.int64)
             for j, lits in enumerate(self._literals):
                 active = self._always[j].union([k for x, k in lits if x in low])
                 if active:
-                    cached[j] = sum(1 for _ in self._pattern(j, tuple(sorted(active))).finditer(text))
+                    cached[j] = sum(1 for _ in self._pattern(j, tuple(sorted(active))).finditer(text_e))
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
             self._cache[text] = cached
@@ -178,7 +182,7 @@ class CueMatcher:
     def matched(self, text: str, label_id: str) -> list[str]:
         """The matched strings of one label (to show why the cue rule fired)."""
         pat = self.patterns[label_id]
-        return [m.group(0) for m in pat.finditer(text)] if pat is not None else []
+        return [text[m.start():m.end()] for m in pat.finditer(text.translate(YO))] if pat is not None else []
 
 
 def _alternation(cues: Sequence[str]) -> re.Pattern | None:

@@ -51,7 +51,7 @@ class TransformerConfig:
     """Tokens per paragraph window."""
     n_trainable_layers: int = 1
     """Top encoder layers fine-tuned; the rest are frozen and cached."""
-    epochs: int = 8
+    epochs: int = 6
     lr_encoder: float = 5e-5
     lr_heads: float = 3e-3
     batch_posts: int = 8
@@ -234,7 +234,17 @@ class TransformerModel(Model):
         """Window logits -> paragraph logits (max over windows) -> post logits (max over paragraphs);
         stance from the mean window representation of each post."""
         torch = _torch()
-        e = net.embed(pack["H"], pack["M"])
+        # Length bucketing: windows sorted by length, run in chunks padded only to their own
+        # longest window (most paragraphs are far shorter than max_length).
+        lengths = pack["M"].sum(1)
+        order = torch.argsort(lengths)
+        parts = []
+        for b in range(0, len(order), 32):
+            idx = order[b : b + 32]
+            L = int(lengths[idx].max())
+            parts.append(net.embed(pack["H"][idx, :L], pack["M"][idx, :L]))
+        e = torch.empty((len(order), parts[0].shape[1]), dtype=parts[0].dtype)
+        e[order] = torch.cat(parts)
         z = torch.cat([e, pack["cues"]], dim=1) if self.config.use_cues else e
         win_logits = net.label_head(z)
         n_para = len(pack["para_post"])
