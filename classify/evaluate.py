@@ -265,7 +265,7 @@ def predictions_frame(gold: pd.DataFrame, oofs: dict[str, OOF], codebook: Codebo
 
 
 def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("baseline", "transformer", "cue_rule"),
-             folds: int = 5, repeats: int = 3, seed: int = 0, configs: dict[str, dict] | None = None,
+             folds: int = 5, repeats: int = 2, seed: int = 0, configs: dict[str, dict] | None = None,
              out_dir: str | Path | None = "eval", progress: bool = False, n_boot: int = N_BOOT) -> dict[str, Any]:
     """Run the protocol for every model kind and write the report; returns the metrics dict.
 
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gold", type=Path, default=DEFAULT_GOLD, help="gold file (JSONL)")
     parser.add_argument("--models", default="baseline,transformer,cue_rule", help="comma-separated model kinds")
     parser.add_argument("--folds", type=int, default=5, help="folds per repeat")
-    parser.add_argument("--repeats", type=int, default=3, help="repeats of K-fold with different split seeds")
+    parser.add_argument("--repeats", type=int, default=2, help="repeats of K-fold with different split seeds")
     parser.add_argument("--seed", type=int, default=0, help="first split seed and model seed")
     parser.add_argument("--config", type=Path, default=None, help="JSON file: {kind: {hyperparameter: value}}")
     parser.add_argument("--out", type=Path, default=Path("eval"), help="report directory (run-id/ and latest/)")

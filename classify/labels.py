@@ -102,7 +102,7 @@ def check_record(row: dict, cb: Codebook, where: str, n_paragraphs: int | None =
     frames (the codebook asks for at least one paragraph per frame).
     """
     frames = row["frames"] if isinstance(row.get("frames"), list) else []
-    return _check_labels(row, cb, where) + _check_evidence(row.get("evidence"), frames, where, n_paragraphs)
+    return _check_labels(row, cb, where) + _check_evidence(row.get("evidence"), frames, where, n_paragraphs, cb.frames)
 
 
 def _check_labels(row: dict, cb: Codebook, where: str) -> list[str]:
@@ -125,13 +125,15 @@ def _check_ids(ids: Any, task: str, cb: Codebook, where: str) -> list[str]:
     return problems
 
 
-def _check_evidence(evidence: Any, frames: list, where: str, n_paragraphs: int | None) -> list[str]:
+def _check_evidence(evidence: Any, frames: list, where: str, n_paragraphs: int | None,
+                    known: Sequence[str]) -> list[str]:
+    """Evidence for every known marked frame (an unknown id is reported once, as an id problem)."""
     if evidence is None:
         evidence = {}
     if not isinstance(evidence, dict):
         return [f"{where}: evidence must be an object {{frame: [paragraph numbers]}}"]
     problems = []
-    for f in frames:
+    for f in (f for f in frames if f in known):
         paras = evidence.get(f)
         if not paras:
             problems.append(f"{where}: frame {f} has no evidence paragraph; add the paragraph number(s) that carry it")
@@ -407,7 +409,7 @@ def load_pass(path: str | Path, codebook: Codebook) -> tuple[dict[str, dict], li
         where = f"{path}:line {r['_line']}"
         fatal += _check_labels(r, codebook, where)
         if isinstance(r.get("frames"), list):
-            warnings += _check_evidence(r.get("evidence"), r["frames"], where, None)
+            warnings += _check_evidence(r.get("evidence"), r["frames"], where, None, codebook.frames)
         pid = str(r["post_id"])
         if pid in out:
             fatal.append(f"{where}: post {pid} already labelled on line {out[pid]['_line']}; keep one record per post")

@@ -51,7 +51,7 @@ class TransformerConfig:
     """Tokens per paragraph window."""
     n_trainable_layers: int = 1
     """Top encoder layers fine-tuned; the rest are frozen and cached."""
-    epochs: int = 6
+    epochs: int = 4
     lr_encoder: float = 5e-5
     lr_heads: float = 3e-3
     batch_posts: int = 8
