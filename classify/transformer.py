@@ -51,9 +51,9 @@ class TransformerConfig:
     """Tokens per paragraph window."""
     n_trainable_layers: int = 1
     """Top encoder layers fine-tuned; the rest are frozen and cached."""
-    epochs: int = 4
+    epochs: int = 12
     lr_encoder: float = 5e-5
-    lr_heads: float = 3e-3
+    lr_heads: float = 1e-2
     batch_posts: int = 8
     use_cues: bool = True
     frame_aux_weight: float = 0.5
