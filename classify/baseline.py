@@ -35,6 +35,7 @@ from sklearn.linear_model import LogisticRegression
 from .codebook import Codebook
 from .cues import CueMatcher
 from .errors import ConfigError, ModelError
+from .fastvec import CharNgramCounter, WordNgramCounter
 from .model import Model, Probas, as_paragraphs, check_fitted, gold_targets, now_iso, versions
 from .splits import group_folds, stacked_targets
 from .thresholds import choose
@@ -114,15 +115,16 @@ class _Featuriser:
         self.idf_word: np.ndarray | None = None
         self.idf_char: np.ndarray | None = None
 
-    def fit_transform(self, posts: list[list[str]]) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    def fit_transform(self, posts: list[list[str]]) -> Features:
         """Learn the vocabularies (from distinct paragraphs) and idf (from posts); return features."""
         return self.transform(posts, fit=True)
 
-    def transform(self, posts: list[list[str]], fit: bool = False) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
-        """Post features, paragraph features (stacked) and the post index of each paragraph row.
+    def transform(self, posts: list[list[str]], fit: bool = False) -> Features:
+        """Post features, features of the distinct paragraphs, and how paragraphs map to both.
 
         Post counts are sums of the counts of its distinct paragraphs, so each distinct paragraph
-        is vectorised once, whether it repeats within a post, across posts or across dumps.
+        is vectorised (and later scored) once, whether it repeats within a post, across posts or
+        across dumps.
         """
         uniq: dict[str, int] = {}
         para_rows = []
@@ -132,26 +134,52 @@ class _Featuriser:
                 para_rows.append(uniq.setdefault(p, len(uniq)))
                 owner.append(i)
         texts = list(uniq)
-        Uw = self.word.fit_transform(texts) if fit else self.word.transform(texts)
-        Uc = self.char.fit_transform(texts) if fit else self.char.transform(texts)
-        U_cue = sp.csr_matrix(self.matcher.paragraph_hits(texts).astype(np.float64))
-        owner = np.asarray(owner)
-        para_rows = np.asarray(para_rows)
+        if fit:
+            Uw, Uc = self.word.fit_transform(texts), self.char.fit_transform(texts)
+            self._fast = None
+        else:
+            Uw, Uc = (c.transform(texts) for c in self._counters())
+        U_cue = self.matcher.paragraph_hits(texts).astype(np.float64)
+        owner = np.asarray(owner, dtype=np.int64)
+        para_rows = np.asarray(para_rows, dtype=np.int64)
         S = sp.csr_matrix((np.ones(len(owner)), (owner, para_rows)), shape=(len(posts), len(texts)))
         Pw, Pc = S @ Uw, S @ Uc
         if fit:
             self.idf_word, self.idf_char = _idf(Pw), _idf(Pc)
         # Cues never span a line break, so a post's hits are the sum of its paragraphs' hits.
-        self.last_hits_ = (np.asarray((S @ U_cue).todense()), U_cue[para_rows].toarray())
-        post = self._weight(Pw, Pc, S @ U_cue)
-        para = self._weight(Uw[para_rows], Uc[para_rows], U_cue[para_rows])
-        return post, para, owner
+        H = np.asarray(S @ U_cue)
+        return Features(post=self._weight(Pw, Pc, H), para=self._weight(Uw, Uc, U_cue), para_rows=para_rows,
+                        owner=owner, post_hits=H, para_hits=U_cue)
 
-    def _weight(self, Cw: sp.spmatrix, Cc: sp.spmatrix, Ccue: sp.spmatrix) -> sp.csr_matrix:
-        blocks = [_tfidf(Cw, self.idf_word), _tfidf(Cc, self.idf_char)]  # cue block added below when used
+    def _counters(self) -> tuple[WordNgramCounter, CharNgramCounter]:
+        """Fast counters equal to the fitted vectorisers' ``transform`` (see ``classify.fastvec``)."""
+        if getattr(self, "_fast", None) is None:
+            self._fast = (WordNgramCounter(self.word.vocabulary_, self.cfg.word_ngrams, self.word.token_pattern),
+                          CharNgramCounter(self.char.vocabulary_, self.cfg.char_ngrams))
+        return self._fast
+
+    def _weight(self, Cw: sp.spmatrix, Cc: sp.spmatrix, Ccue: np.ndarray) -> sp.csr_matrix:
+        blocks = [_tfidf(Cw, self.idf_word), _tfidf(Cc, self.idf_char)]
         if self.cfg.use_cues:
-            blocks.append(sp.csr_matrix(np.log1p(Ccue.toarray()) * self.cfg.cue_weight))
+            blocks.append(sp.csr_matrix(np.log1p(Ccue) * self.cfg.cue_weight))
         return sp.hstack(blocks, format="csr")
+
+
+@dataclass
+class Features:
+    """What the featuriser gives: post rows, distinct-paragraph rows and the maps between them.
+
+    ``para[para_rows]`` are the rows of every paragraph occurrence in post order; ``owner`` is the
+    post of each occurrence. Scoring the distinct rows and indexing the scores is what makes
+    repeated paragraphs free.
+    """
+
+    post: sp.csr_matrix
+    para: sp.csr_matrix
+    para_rows: np.ndarray
+    owner: np.ndarray
+    post_hits: np.ndarray
+    para_hits: np.ndarray
 
 
 def cue_vector(matcher: CueMatcher, text: str) -> list[int]:
@@ -172,13 +200,17 @@ def _idf(counts: sp.spmatrix) -> np.ndarray:
 
 
 def _tfidf(counts: sp.spmatrix, idf: np.ndarray) -> sp.csr_matrix:
-    """Sublinear TF x idf, rows L2-normalised."""
+    """Sublinear TF x idf, rows L2-normalised (in place on the CSR data: no sparse products)."""
     X = sp.csr_matrix(counts, dtype=np.float64, copy=True)
-    X.data = 1.0 + np.log(X.data)
-    X = X @ sp.diags(idf)
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1))).ravel()
+    X.data = (1.0 + np.log(X.data)) * idf[X.indices]
+    sq = np.zeros(X.shape[0])
+    nnz_rows = np.flatnonzero(np.diff(X.indptr))
+    if len(nnz_rows):
+        sq[nnz_rows] = np.add.reduceat(X.data**2, X.indptr[nnz_rows])
+    norms = np.sqrt(sq)
     norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ X)
+    X.data /= np.repeat(norms, np.diff(X.indptr))
+    return X
 
 
 class BaselineModel(Model):
@@ -245,7 +277,8 @@ class BaselineModel(Model):
         self.stackers_ = None
         self.matcher_ = CueMatcher(self.codebook)
         self.feat_ = _Featuriser(self.config, self.matcher_)
-        X, Xp, owner = self.feat_.fit_transform(paragraphs)
+        F = self.feat_.fit_transform(paragraphs)
+        X, Xp, owner = F.post, F.para[F.para_rows], F.owner
         Y = np.hstack([Yt, Yf])
         n_labels = Y.shape[1]
         nt = Yt.shape[1]
@@ -313,16 +346,25 @@ class BaselineModel(Model):
         """Probabilities for topics, frames (codebook order), stance, and per-paragraph frame scores."""
         check_fitted(self)
         paragraphs = as_paragraphs(posts)
-        X, Xp, owner = self.feat_.transform(paragraphs)
-        H, Hp = self.feat_.last_hits_
-        P = self._label_proba(X, H)
-        Pp = self._label_proba(Xp, Hp)
-        S = softmax(np.asarray(X @ self.stance_coef_.T) + self.stance_intercept_, axis=1)
+        F = self.feat_.transform(paragraphs)
+        X, H = F.post, F.post_hits
         nt = len(self.codebook.topics)
-        per_para = [Pp[owner == i, nt:] for i in range(len(paragraphs))]
+        W, Wf = self._score_matrices()
+        Z = np.asarray(X @ W)  # labels and stance in one pass over the post features
+        n_labels = len(self.intercept_)
+        P = self._label_proba_from(Z[:, :n_labels], H, slice(None))
+        S = softmax(Z[:, n_labels:] + self.stance_intercept_, axis=1)
+        Zp = np.asarray(F.para @ Wf)  # distinct paragraphs, frame columns only, scored once
+        Pp = self._label_proba_from(Zp, F.para_hits, slice(nt, None))[F.para_rows]
+        counts = np.bincount(F.owner, minlength=len(paragraphs))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        per_para = np.split(Pp, starts[1:])
         topics, frames = P[:, :nt], P[:, nt:]
         if self.config.frame_unit == "paragraph":
-            frames = np.array([pp.max(axis=0) for pp in per_para]).reshape(len(paragraphs), -1)
+            frames = np.zeros_like(frames)  # a post's frame score is its best paragraph's
+            has = counts > 0
+            if has.any():
+                frames[has] = np.maximum.reduceat(Pp, starts[has], axis=0)
             frames[:, self.backoff_[nt:]] = P[:, nt:][:, self.backoff_[nt:]]
         if getattr(self, "stackers_", None) is not None:
             topics = _apply_stacker(self.stackers_[0], topics, H[:, :nt])
@@ -331,12 +373,31 @@ class BaselineModel(Model):
 
     def _label_proba(self, X: sp.csr_matrix, hits: np.ndarray) -> np.ndarray:
         """Per-label probabilities of rows of ``X``; unlearnable labels back off to their cues."""
-        P = expit(np.asarray(X @ self.coef_.T) + self.intercept_)
-        if self.backoff_.any():
-            fired = hits[:, self.backoff_] > 0
+        return self._label_proba_from(np.asarray(X @ self.coef_.T), hits, slice(None))
+
+    def _label_proba_from(self, Z: np.ndarray, hits: np.ndarray, cols: slice) -> np.ndarray:
+        """Probabilities from linear scores ``Z`` of the labels ``cols`` (``hits``: all labels' cue hits)."""
+        P = expit(Z + self.intercept_[cols])
+        backoff = self.backoff_[cols]
+        if backoff.any():
+            fired = hits[:, cols][:, backoff] > 0
             low = 1.0 - self.config.cue_backoff_hit
-            P[:, self.backoff_] = np.where(fired, self.config.cue_backoff_hit, low / 20)
+            P[:, backoff] = np.where(fired, self.config.cue_backoff_hit, low / 20)
         return P
+
+    def _score_matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """C-contiguous (features x outputs) weights: labels + stance for posts, frames for paragraphs.
+
+        Built once per fitted model; a sparse-times-dense product reads the sparse rows once for
+        all of its columns, so one product replaces one per task.
+        """
+        key = (id(self.coef_), id(self.stance_coef_))
+        if getattr(self, "_W_key", None) != key:
+            nt = len(self.codebook.topics)
+            self._W = np.ascontiguousarray(np.vstack([self.coef_, self.stance_coef_]).T)
+            self._Wf = np.ascontiguousarray(self.coef_[nt:].T)
+            self._W_key = key
+        return self._W, self._Wf
 
     # ----------------------------------------------------------------- persistence
     def _save_arrays(self, path: Path) -> None:

@@ -107,7 +107,7 @@ CYRILLIC_RE = re.compile(r"[\u0400-\u04ff]")
 LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
 
-def detect_post_language(paragraphs: Sequence[str], max_chars: int = 450) -> str:
+def detect_post_language(paragraphs: Sequence[str], max_chars: int = 240) -> str:
     """The language of the post; a bilingual post gets the language of most of its letters.
 
     Posts in one script get one identification over a sample of their text (start, middle, end).

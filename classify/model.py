@@ -201,26 +201,28 @@ class Model:
 def probas_to_frame(proba: Probas, paragraphs: list[list[str]], codebook: Codebook, topic_th: np.ndarray,
                     frame_th: np.ndarray, *, evidence_text: bool = True) -> pd.DataFrame:
     """Turn probabilities into the prediction table (shared by every model kind)."""
+    topic_ids, frame_ids, stance_ids = codebook.topics, codebook.frames, codebook.stances  # looked up once
     topics_on = proba.topics >= topic_th
     frames_on = proba.frames >= frame_th
     stance_idx = proba.stance.argmax(axis=1)
+    t_scores = np.round(proba.topics.astype(float), 6).tolist()
+    f_scores = np.round(proba.frames.astype(float), 6).tolist()
+    s_scores = np.round(proba.stance.astype(float), 6).tolist()
     rows = []
     for i, paras in enumerate(paragraphs):
-        frames = [f for j, f in enumerate(codebook.frames) if frames_on[i, j]]
+        on = np.flatnonzero(frames_on[i])
+        frames = [frame_ids[j] for j in on]
         evidence = {}
         pf = proba.paragraph_frames[i] if proba.paragraph_frames else None
-        for j, f in enumerate(codebook.frames):
-            if not frames_on[i, j]:
-                continue
-            k = int(np.argmax(pf[:, j])) if pf is not None and len(pf) else 0
+        best = pf[:, on].argmax(axis=0).tolist() if pf is not None and len(pf) and len(on) else [0] * len(on)
+        for f, k in zip(frames, best):
             evidence[f] = [{"paragraph": k, "text": paras[k] if k < len(paras) else ""} if evidence_text else {"paragraph": k}]
         rows.append({
-            "topics": [t for j, t in enumerate(codebook.topics) if topics_on[i, j]],
+            "topics": [topic_ids[j] for j in np.flatnonzero(topics_on[i])],
             "frames": frames,
-            "stance_west": codebook.stances[int(stance_idx[i])],
-            "scores": {**{t: round(float(proba.topics[i, j]), 6) for j, t in enumerate(codebook.topics)},
-                       **{f: round(float(proba.frames[i, j]), 6) for j, f in enumerate(codebook.frames)}},
-            "stance_scores": {s: round(float(proba.stance[i, j]), 6) for j, s in enumerate(codebook.stances)},
+            "stance_west": stance_ids[int(stance_idx[i])],
+            "scores": {**dict(zip(topic_ids, t_scores[i])), **dict(zip(frame_ids, f_scores[i]))},
+            "stance_scores": dict(zip(stance_ids, s_scores[i])),
             "evidence": evidence,
         })
     return pd.DataFrame(rows, columns=["topics", "frames", "stance_west", "scores", "stance_scores", "evidence"])
