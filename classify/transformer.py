@@ -94,6 +94,10 @@ def _torch():
     return torch
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
 class _Net:
     """Trainable part: top encoder layers + heads (built lazily, torch imported lazily)."""
 
@@ -393,15 +397,88 @@ class TransformerModel(Model):
         return Probas(np.vstack(T), np.vstack(F), np.vstack(S), per_para)
 
     def predict_proba(self, posts: Any) -> Probas:
-        """Probabilities (topics, frames, stance in codebook order) and per-paragraph frame scores."""
+        """Probabilities (topics, frames, stance in codebook order) and per-paragraph frame scores.
+
+        The tagging path: each distinct paragraph of the batch is encoded once, through every layer,
+        in windows sorted by length and padded per mini-batch (``encode_windows``); nothing is
+        cached across calls, so memory stays flat over a long dump. Post scores are the maximum over
+        paragraphs, stance reads the mean window representation of the post, as in training.
+        """
         check_fitted(self)
         paragraphs = as_paragraphs(posts)
-        texts = sorted({p for ps in paragraphs for p in ps})  # each distinct paragraph encoded once
-        frozen = dict(zip(texts, self._frozen(texts, self.tok_, self.base_, self.n_frozen_)))
-        matcher = CueMatcher(self.codebook)
-        n_cues = len(self.codebook.topics) + len(self.codebook.frames)
-        cue = {t: (np.log1p(matcher.vector(t)) if self.config.use_cues else np.zeros(n_cues)).astype(np.float32) for t in texts}
-        return self._predict_with(self.net_, paragraphs, frozen, cue)
+        texts = list(dict.fromkeys(p for ps in paragraphs for p in ps))
+        index = {t: k for k, t in enumerate(texts)}
+        nt = len(self.codebook.topics)
+        n_out = nt + len(self.codebook.frames)
+        Z, win_text = self.encode_windows(texts)  # window representation (+ cues) and its text
+        torch = _torch()
+        with torch.inference_mode():
+            Zt = torch.from_numpy(Z)
+            win_logits = self.net_.label_head(Zt).numpy().astype(np.float64)
+            Wst, bst = (self.net_.stance_head.weight.numpy().astype(np.float64), self.net_.stance_head.bias.numpy().astype(np.float64))
+        starts = np.flatnonzero(np.r_[True, win_text[1:] != win_text[:-1]]) if len(win_text) else np.zeros(0, dtype=int)
+        text_logits = np.maximum.reduceat(win_logits, starts, axis=0) if len(starts) else np.zeros((0, n_out))
+        text_zsum = np.add.reduceat(Z.astype(np.float64), starts, axis=0) if len(starts) else np.zeros((0, Z.shape[1]))
+        text_nwin = np.diff(np.r_[starts, len(win_text)])
+        T = np.zeros((len(paragraphs), nt))
+        F = np.zeros((len(paragraphs), n_out - nt))
+        S = np.zeros((len(paragraphs), len(self.codebook.stances)))
+        per_para = []
+        for i, paras in enumerate(paragraphs):
+            rows = [index[p] for p in paras]
+            if not rows:
+                per_para.append(np.zeros((0, n_out - nt)))
+                S[i] = 1.0 / S.shape[1]
+                continue
+            pl = text_logits[rows]
+            post = pl.max(axis=0)
+            T[i], F[i] = _sigmoid(post[:nt]), _sigmoid(post[nt:])
+            mean = text_zsum[rows].sum(axis=0) / max(int(text_nwin[rows].sum()), 1)
+            logit = Wst @ mean + bst
+            e = np.exp(logit - logit.max())
+            S[i] = e / e.sum()
+            per_para.append(_sigmoid(pl[:, nt:]))
+        return Probas(T, F, S, per_para)
+
+    def encode_windows(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Pooled representation (+ cue features) of every window of ``texts``, with each window's text.
+
+        Windows are sorted by length and run in mini-batches of ``batch_size`` padded to their own
+        longest window, under ``torch.inference_mode``: the padding a batch carries is small, and
+        the work is mostly large matrix products. Returned rows are grouped by text, in text order.
+        """
+        torch = _torch()
+        tok, mdl, net = self.tok_, self.base_, self.net_
+        wins = [(k, w) for k, t in enumerate(texts) for w in self._windows(tok, t)]
+        hidden = mdl.config.hidden_size
+        E = np.zeros((len(wins), hidden), dtype=np.float32)
+        order = sorted(range(len(wins)), key=lambda r: len(wins[r][1]))
+        pad = tok.pad_token_id or 0
+        self.last_tokens_ = [0, 0]  # real and padded tokens encoded (for the FLOP count of classify.bench)
+        with torch.inference_mode():
+            for b in range(0, len(order), self.config.batch_size):
+                chunk = order[b : b + self.config.batch_size]
+                L = max(len(wins[r][1]) for r in chunk)
+                ids = torch.full((len(chunk), L), pad, dtype=torch.long)
+                mask = torch.zeros((len(chunk), L), dtype=torch.long)
+                for j, r in enumerate(chunk):
+                    w = wins[r][1]
+                    ids[j, : len(w)] = torch.tensor(w)
+                    mask[j, : len(w)] = 1
+                self.last_tokens_[0] += int(mask.sum())
+                self.last_tokens_[1] += len(chunk) * L
+                h = mdl.embeddings(input_ids=ids)
+                ext = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+                for layer in mdl.encoder.layer[: self.n_frozen_]:
+                    o = layer(h, attention_mask=ext)
+                    h = o[0] if isinstance(o, tuple) else o
+                E[chunk] = net.embed(h, mask).numpy()
+        win_text = np.array([k for k, _ in wins], dtype=np.int64)
+        if self.config.use_cues:
+            matcher = CueMatcher(self.codebook)
+            cues = np.log1p(matcher.paragraph_hits(texts)).astype(np.float32).reshape(len(texts), len(matcher.label_ids))
+            E = np.hstack([E, cues[win_text]])
+        return E, win_text
 
     # ----------------------------------------------------------------- persistence
     def _save_arrays(self, path: Path) -> None:

@@ -95,3 +95,23 @@ def test_pickle_weights_refused(fitted, tmp_path):
 def test_bad_config(bad, match):
     with pytest.raises(ConfigError, match=match):
         TransformerConfig(**bad)
+
+
+def test_tagging_path_equals_training_path(fitted):
+    """predict_proba (no cache, all layers, length-sorted batches) = the training-time forward."""
+    m, g = fitted
+    paragraphs = [list(p) for p in g["paragraphs"]] + [["Rosatom builds plants.", "Rosatom builds plants."]]
+    _, _, n_frozen, frozen, cue = m._prepare(paragraphs)
+    ref = m._predict_with(m.net_, paragraphs, frozen, cue)
+    got = m.predict_proba(paragraphs)
+    for a, b in ((got.topics, ref.topics), (got.frames, ref.frames), (got.stance, ref.stance)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    for a, b in zip(got.paragraph_frames, ref.paragraph_frames):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert m.last_tokens_[0] <= m.last_tokens_[1]
+
+
+def test_predict_empty_post_list(fitted):
+    m, _ = fitted
+    p = m.predict_proba([])
+    assert p.topics.shape == (0, 4) and p.frames.shape == (0, 10)
