@@ -1,15 +1,22 @@
 """Measured speed, memory and scale: ingest, tagging per model, training, load time, matmul limit.
 
-    python -m classify.bench            # full: 1k, 10k and 100k posts, 3 runs each
-    python -m classify.bench --quick    # under a minute: 1k posts, 1 run, baseline only
+    python -m classify.bench                           # full: 1k, 10k and 100k posts, 3 runs each
+    python -m classify.bench --quick                   # under a minute: 1k posts, 1 run, baseline only
+    python -m classify.bench --sizes 1000,10000 --runs 5
 
 Writes ``eval/bench/bench.json`` and prints a table. Each figure is the median of the runs with min
 and max. Dumps of N posts are made by replicating the sample dumps with varied text (a counter
 and shuffled words per copy, so duplicate detection does not make them free). Memory is the peak
 RSS of a fresh child process running the job, so runs do not pollute each other.
-The reference figures: the machine's fp32 matrix-multiply rate (torch, GFLOP/s), the transformer's
-achieved rate (FLOPs per post x posts/s), and a plain ``transformers`` pipeline loop over the same
-posts with the same fine-tuned model.
+Two kinds of tagging figure: ``tag`` is the whole ``classify.tag`` command in a fresh process
+(reading, cleaning, language ID, model, writing Parquet); ``model`` is the model alone on posts
+already ingested (``Model.predict`` on batches of 256 posts), the part this benchmark optimises.
+The reference figures: the machine's fp32 matrix-multiply rate (torch, GFLOP/s, 2 threads), the
+transformer's achieved rate (encoder FLOPs of the tokens it encoded / model seconds, see
+``classify.transformer.encoder_flops``) as a fraction of it, and a plain ``transformers``
+``feature-extraction`` pipeline loop over the posts of the sample dumps with the same fine-tuned
+model and heads (one call per paragraph, no deduplication, no length bucketing), against
+``classify.tag`` on the same dumps, with the largest probability difference between the two.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ._cli import atomic_write_text, make_parser, run_main
+from .errors import ConfigError
 
 SAMPLE_DUMPS = Path("data/dumps")
 OUT = Path("eval/bench/bench.json")
@@ -97,6 +105,79 @@ print(json.dumps({{'seconds': sec, 'posts': s.n_posts}}))"""
     return _child(code)
 
 
+def bench_model(dump: Path, model_dir: Path, batch_size: int = 256) -> dict[str, Any]:
+    """The model alone: ``predict`` on batches of already-ingested posts; FLOPs for the transformer."""
+    code = f"""
+import time, json
+import torch; torch.set_num_threads(2)
+from classify.ingest import ingest
+from classify import load_model
+df = ingest([{str(dump)!r}]); posts = [list(p) for p, e in zip(df['paragraphs'], df['empty_text']) if not e]
+m = load_model({str(model_dir)!r})
+m.predict(posts[:8])
+flops = [0.0, 0.0]
+t = time.perf_counter()
+for b in range(0, len(posts), {batch_size}):
+    m.predict(posts[b:b + {batch_size}])
+    if hasattr(m, 'last_flops_'):
+        flops = [flops[0] + m.last_flops_[0], flops[1] + m.last_flops_[1]]
+sec = time.perf_counter() - t
+print(json.dumps({{'seconds': sec, 'posts': len(posts), 'flops_useful': flops[0], 'flops_padded': flops[1]}}))"""
+    return _child(code)
+
+
+def bench_pipeline(model_dir: Path, dumps: list[Path]) -> dict[str, Any]:
+    """A plain ``transformers`` pipeline loop vs ``classify.tag`` on the same posts and model."""
+    code = f"""
+import time, json, tempfile, os
+import numpy as np, torch; torch.set_num_threads(2)
+from transformers import pipeline
+from classify import load_model
+from classify.ingest import ingest
+from classify.cues import CueMatcher
+from classify.encoder import ENCODER_PREFIX
+from classify.tag import tag, read_tags
+model_dir = {str(model_dir)!r}; dumps = {[str(d) for d in dumps]!r}
+m = load_model(model_dir)
+df = ingest(dumps)
+posts = [list(p) for p, e in zip(df['paragraphs'], df['empty_text']) if not e]
+pipe = pipeline('feature-extraction', model=os.path.join(model_dir, 'encoder'), tokenizer=os.path.join(model_dir, 'encoder'),
+                framework='pt', device=-1, tokenize_kwargs={{'truncation': True, 'max_length': m.config.max_length}})
+matcher = CueMatcher(m.codebook)
+W, b = m.net_.label_head.weight.detach().numpy(), m.net_.label_head.bias.detach().numpy()
+Ws, bs = m.net_.stance_head.weight.detach().numpy(), m.net_.stance_head.bias.detach().numpy()
+pipe(ENCODER_PREFIX + 'warm up')
+t = time.perf_counter()
+plain = []
+for paras in posts:
+    Z = []
+    for p in paras:
+        h = np.asarray(pipe(ENCODER_PREFIX + p)[0])
+        Z.append(np.concatenate([h.mean(0), np.log1p(matcher.vector(p))]) if m.config.use_cues else h.mean(0))
+    Z = np.array(Z)
+    logits = (Z @ W.T + b).max(0)
+    plain.append(1 / (1 + np.exp(-logits)))
+plain_sec = time.perf_counter() - t
+out = os.path.join(tempfile.mkdtemp(), 'tags.parquet')
+t = time.perf_counter(); s = tag(dumps, out, model_dir=model_dir); tag_sec = time.perf_counter() - t
+tags = read_tags(out)
+ok = tags[tags['status'] == 'ok'].drop_duplicates('post_id')
+ids = [i for i, e in zip(df['post_id'], df['empty_text']) if not e]
+first = {{}}
+for i, p in zip(ids, plain):
+    first.setdefault(i, p)
+labels = list(m.codebook.topics) + list(m.codebook.frames)
+ours = np.array([[r[l] for l in labels] for r in ok['scores']])
+ref = np.array([first[i] for i in ok['post_id']])
+paras_of = dict(zip(df['post_id'], df['paragraphs']))
+fits = np.array([all(len(w) == 1 for w in m._windows_many(m.tok_, list(paras_of[i]))) for i in ok['post_id']])
+diff = np.abs(ours - ref).max(axis=1)
+print(json.dumps({{'posts': len(posts), 'plain_seconds': plain_sec, 'tag_seconds': tag_sec, 'tag_rows': s.n_posts,
+                  'max_abs_diff': float(diff.max()), 'n_compared': len(ok), 'n_one_window': int(fits.sum()),
+                  'max_abs_diff_one_window': float(diff[fits].max()) if fits.any() else None}}))"""
+    return _child(code)
+
+
 def bench_load(model_dir: Path) -> dict[str, Any]:
     code = f"""
 import time, json
@@ -122,20 +203,21 @@ def matmul_gflops(n: int = 1024, reps: int = 20) -> float:
 
 
 def run_bench(*, quick: bool = False, sizes: tuple[int, ...] | None = None, runs: int | None = None,
-              models_dir: Path = Path("models"), progress: bool = True) -> dict[str, Any]:
+              models_dir: Path = Path("models"), transformer_max: int = 10_000, progress: bool = True) -> dict[str, Any]:
     """Run every measurement; returns the dict written to bench.json."""
     sizes = sizes or ((1000,) if quick else (1000, 10_000, 100_000))
     runs = runs or (1 if quick else 3)
     kinds = [k for k in (("baseline",) if quick else ("baseline", "transformer")) if (models_dir / k / "card.json").exists()]
     say = (lambda s: print(s, file=sys.stderr, flush=True)) if progress else (lambda s: None)
-    res: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-                           "quick": quick, "sizes": list(sizes), "runs": runs, "ingest": {}, "tag": {}, "load": {}, "train": {}}
-    res["machine"]["matmul_gflops_fp32"] = round(matmul_gflops(), 1)
+    res: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                                       "processor": _cpu_name()},
+                           "quick": quick, "sizes": list(sizes), "runs": runs, "ingest": {}, "tag": {}, "model": {},
+                           "load": {}, "train": {}, "transformer_flops": {}, "pipeline_reference": {}}
+    res["machine"]["matmul_gflops_fp32"] = round(statistics.median(matmul_gflops() for _ in range(3)), 1)
     for kind in kinds:
         card = json.loads((models_dir / kind / "card.json").read_text())
         res["train"][kind] = {"final_fit_seconds": card.get("train_seconds")}
-        vals = [bench_load(models_dir / kind)["seconds"] for _ in range(runs)]
-        res["load"][kind] = _stats(vals)
+        res["load"][kind] = _stats([bench_load(models_dir / kind)["seconds"] for _ in range(runs)])
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             dump = make_dump(n, Path(tmp) / f"dump_{n}.jsonl")
@@ -144,14 +226,47 @@ def run_bench(*, quick: bool = False, sizes: tuple[int, ...] | None = None, runs
             res["ingest"][str(n)] = {"posts_per_s": _stats([x["posts"] / x["seconds"] for x in r]),
                                      "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r])}
             for kind in kinds:
-                if kind == "transformer" and n > 10_000:
-                    continue  # measured at 1k and 10k; 100k would take most of an hour on 2 cores
+                if kind == "transformer" and n > transformer_max:
+                    continue  # the transformer tags ~tens of posts/s here: 100k posts would take hours
                 say(f"tag {n} posts with {kind}")
                 r = [bench_tag(dump, models_dir / kind, 256) for _ in range(runs)]
                 res["tag"].setdefault(kind, {})[str(n)] = {"posts_per_s": _stats([x["posts"] / x["seconds"] for x in r]),
                                                            "seconds": _stats([x["seconds"] for x in r]),
                                                            "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r])}
+                say(f"model alone, {n} posts, {kind}")
+                r = [bench_model(dump, models_dir / kind) for _ in range(runs)]
+                entry = {"posts_per_s": _stats([x["posts"] / x["seconds"] for x in r]), "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r])}
+                res["model"].setdefault(kind, {})[str(n)] = entry
+                if kind == "transformer":
+                    gf = [x["flops_useful"] / x["seconds"] / 1e9 for x in r]
+                    gp = [x["flops_padded"] / x["seconds"] / 1e9 for x in r]
+                    peak = res["machine"]["matmul_gflops_fp32"]
+                    res["transformer_flops"][str(n)] = {
+                        "gflop_per_post": r[0]["flops_useful"] / r[0]["posts"] / 1e9, "achieved_gflops": _stats(gf),
+                        "achieved_gflops_with_padding": _stats(gp), "fraction_of_matmul_peak": _stats([g / peak for g in gf])}
+    if "transformer" in kinds:
+        say("plain transformers pipeline loop vs classify.tag on the sample dumps")
+        dumps = sorted(SAMPLE_DUMPS.glob("*.txt"))
+        r = [bench_pipeline(models_dir / "transformer", dumps) for _ in range(runs)]
+        res["pipeline_reference"] = {"posts": r[0]["posts"], "plain_posts_per_s": _stats([x["posts"] / x["plain_seconds"] for x in r]),
+                                     "tag_posts_per_s": _stats([x["tag_rows"] / x["tag_seconds"] for x in r]),
+                                     "speedup": _stats([x["plain_seconds"] / x["tag_seconds"] for x in r]),
+                                     "max_abs_prob_diff": max(x["max_abs_diff"] for x in r), "posts_compared": r[0]["n_compared"],
+                                     "posts_one_window": r[0]["n_one_window"],
+                                     "max_abs_prob_diff_one_window": r[0]["max_abs_diff_one_window"],
+                                     "note": "the pipeline truncates a paragraph at max_length tokens where classify windows it; "
+                                             "posts whose paragraphs all fit one window must agree to float tolerance"}
     return res
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def table(res: dict[str, Any]) -> str:
@@ -164,6 +279,18 @@ def table(res: dict[str, Any]) -> str:
         for n, v in by_n.items():
             p = v["posts_per_s"]
             lines.append(f"{'tag ' + kind:<34}{n:>8}{p['median']:>18,.0f} [{p['min']:,.0f}, {p['max']:,.0f}]{v['peak_rss_mb']['median']:>14,.0f}")
+    for kind, by_n in res.get("model", {}).items():
+        for n, v in by_n.items():
+            p = v["posts_per_s"]
+            lines.append(f"{'model alone ' + kind:<34}{n:>8}{p['median']:>18,.0f} [{p['min']:,.0f}, {p['max']:,.0f}]{v['peak_rss_mb']['median']:>14,.0f}")
+    for n, v in res.get("transformer_flops", {}).items():
+        f = v["fraction_of_matmul_peak"]
+        lines.append(f"{'transformer GFLOP/s (of peak)':<34}{n:>8}{v['achieved_gflops']['median']:>18.1f} ({f['median']:.0%} of {res['machine']['matmul_gflops_fp32']})")
+    pr = res.get("pipeline_reference") or {}
+    if pr:
+        lines.append(f"{'plain pipeline loop (sample dumps)':<34}{pr['posts']:>8}{pr['plain_posts_per_s']['median']:>18,.1f}")
+        lines.append(f"{'classify.tag (sample dumps)':<34}{pr['posts']:>8}{pr['tag_posts_per_s']['median']:>18,.1f}"
+                     f"   speedup {pr['speedup']['median']:.1f}x, max |dp| {pr['max_abs_prob_diff']:.3g}")
     for kind, v in res["load"].items():
         lines.append(f"{'load ' + kind:<34}{'':>8}{v['median']:>18.2f} s")
     for kind, v in res["train"].items():
@@ -176,10 +303,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1k posts, one run, baseline only (under a minute)")
     parser.add_argument("--models", type=Path, default=Path("models"), help="directory of trained models")
     parser.add_argument("--out", type=Path, default=OUT, help="where bench.json goes")
+    parser.add_argument("--sizes", default=None, help="comma-separated dump sizes in posts (default: 1000,10000,100000; --quick: 1000)")
+    parser.add_argument("--runs", type=int, default=None, help="runs per figure, median reported (default: 3; --quick: 1)")
+    parser.add_argument("--transformer-max", type=int, default=10_000, help="largest dump the transformer is timed on")
     args = parser.parse_args(argv)
 
     def job() -> int:
-        res = run_bench(quick=args.quick, models_dir=args.models)
+        try:
+            sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None
+        except ValueError:
+            raise ConfigError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+        if args.runs is not None and args.runs < 1:
+            raise ConfigError(f"--runs must be at least 1, got {args.runs}")
+        res = run_bench(quick=args.quick, sizes=sizes, runs=args.runs, models_dir=args.models, transformer_max=args.transformer_max)
         atomic_write_text(args.out, json.dumps(res, indent=2) + "\n")
         print(table(res))
         print(f"wrote {args.out}")

@@ -94,6 +94,21 @@ def _torch():
     return torch
 
 
+def encoder_flops(config: Any):
+    """FLOPs of one window of ``L`` tokens through a BERT-style encoder (multiply-add = 2 FLOPs).
+
+    Per layer and token: Q, K, V and output projections ``8 h^2``, feed-forward ``4 h f``; attention
+    scores and weighted values ``4 L h`` per token. Embeddings, layer norms, softmax and the heads
+    are left out (a few percent), so the achieved rate computed from this is a lower bound.
+    """
+    h, f, n = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+
+    def flops(L: int) -> float:
+        return float(n * (L * (8 * h * h + 4 * h * f) + 4 * L * L * h))
+
+    return flops
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -155,13 +170,18 @@ class TransformerModel(Model):
 
     def _windows(self, tok, text: str) -> list[list[int]]:
         """Token ids of a paragraph, cut into windows of at most ``max_length`` tokens."""
+        return self._windows_many(tok, [text])[0]
+
+    def _windows_many(self, tok, texts: list[str]) -> list[list[list[int]]]:
+        """``_windows`` of many texts with one (batched, Rust-side) tokenizer call."""
         from .encoder import ENCODER_PREFIX
 
-        ids = tok(ENCODER_PREFIX + text, add_special_tokens=False)["input_ids"]
+        if not texts:
+            return []
+        all_ids = tok([ENCODER_PREFIX + t for t in texts], add_special_tokens=False)["input_ids"]
         n = self.config.max_length - 2
-        chunks = [ids[k : k + n] for k in range(0, max(len(ids), 1), n)] or [[]]
         cls, sep = tok.cls_token_id, tok.sep_token_id
-        return [[cls, *c, sep] for c in chunks]
+        return [[[cls, *c, sep] for c in ([ids[k : k + n] for k in range(0, max(len(ids), 1), n)] or [[]])] for ids in all_ids]
 
     def _frozen(self, texts: list[str], tok, mdl, n_frozen: int) -> list[tuple[Any, Any]]:
         """Hidden states after the frozen layers for every window of each text (cached)."""
@@ -174,7 +194,7 @@ class TransformerModel(Model):
                 out[i] = _CACHE[key]
             else:
                 todo.append(i)
-        items = [(i, w) for i in todo for w in self._windows(tok, texts[i])]
+        items = [(i, w) for i, ws in zip(todo, self._windows_many(tok, [texts[i] for i in todo])) for w in ws]
         items.sort(key=lambda x: len(x[1]))  # length bucketing: little padding per batch
         parts: dict[int, list] = {i: [] for i in todo}
         pad = tok.pad_token_id or 0
@@ -449,24 +469,29 @@ class TransformerModel(Model):
         """
         torch = _torch()
         tok, mdl, net = self.tok_, self.base_, self.net_
-        wins = [(k, w) for k, t in enumerate(texts) for w in self._windows(tok, t)]
+        wins = [(k, w) for k, ws in enumerate(self._windows_many(tok, texts)) for w in ws]
         hidden = mdl.config.hidden_size
         E = np.zeros((len(wins), hidden), dtype=np.float32)
         order = sorted(range(len(wins)), key=lambda r: len(wins[r][1]))
         pad = tok.pad_token_id or 0
         self.last_tokens_ = [0, 0]  # real and padded tokens encoded (for the FLOP count of classify.bench)
+        self.last_flops_ = [0.0, 0.0]  # encoder FLOPs of the real tokens, and as run (with padding)
+        flops = encoder_flops(mdl.config)
         with torch.inference_mode():
             for b in range(0, len(order), self.config.batch_size):
                 chunk = order[b : b + self.config.batch_size]
                 L = max(len(wins[r][1]) for r in chunk)
-                ids = torch.full((len(chunk), L), pad, dtype=torch.long)
-                mask = torch.zeros((len(chunk), L), dtype=torch.long)
+                ids_np = np.full((len(chunk), L), pad, dtype=np.int64)
+                mask_np = np.zeros((len(chunk), L), dtype=np.int64)
                 for j, r in enumerate(chunk):
                     w = wins[r][1]
-                    ids[j, : len(w)] = torch.tensor(w)
-                    mask[j, : len(w)] = 1
+                    ids_np[j, : len(w)] = w
+                    mask_np[j, : len(w)] = 1
+                ids, mask = torch.from_numpy(ids_np), torch.from_numpy(mask_np)
                 self.last_tokens_[0] += int(mask.sum())
                 self.last_tokens_[1] += len(chunk) * L
+                self.last_flops_[0] += sum(flops(len(wins[r][1])) for r in chunk)
+                self.last_flops_[1] += len(chunk) * flops(L)
                 h = mdl.embeddings(input_ids=ids)
                 ext = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
                 for layer in mdl.encoder.layer[: self.n_frozen_]:
@@ -475,7 +500,9 @@ class TransformerModel(Model):
                 E[chunk] = net.embed(h, mask).numpy()
         win_text = np.array([k for k, _ in wins], dtype=np.int64)
         if self.config.use_cues:
-            matcher = CueMatcher(self.codebook)
+            if getattr(self, "matcher_", None) is None:
+                self.matcher_ = CueMatcher(self.codebook)  # built once per model: compiling the cues is not free
+            matcher = self.matcher_
             cues = np.log1p(matcher.paragraph_hits(texts)).astype(np.float32).reshape(len(texts), len(matcher.label_ids))
             E = np.hstack([E, cues[win_text]])
         return E, win_text
