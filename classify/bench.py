@@ -105,7 +105,7 @@ print(json.dumps({{'seconds': sec, 'posts': s.n_posts}}))"""
     return _child(code)
 
 
-def bench_model(dump: Path, model_dir: Path, batch_size: int = 256) -> dict[str, Any]:
+def bench_model(dump: Path, model_dir: Path, batch_size: int = 256, int8: bool = False) -> dict[str, Any]:
     """The model alone: ``predict`` on batches of already-ingested posts; FLOPs for the transformer."""
     code = f"""
 import time, json
@@ -114,6 +114,7 @@ from classify.ingest import ingest
 from classify import load_model
 df = ingest([{str(dump)!r}]); posts = [list(p) for p, e in zip(df['paragraphs'], df['empty_text']) if not e]
 m = load_model({str(model_dir)!r})
+if {int8!r}: m.quantize_int8()
 m.predict(posts[:8])
 flops = [0.0, 0.0]
 t = time.perf_counter()
@@ -178,6 +179,24 @@ print(json.dumps({{'posts': len(posts), 'plain_seconds': plain_sec, 'tag_seconds
     return _child(code)
 
 
+def bench_int8_agreement(model_dir: Path, dumps: list[Path]) -> dict[str, Any]:
+    """Labels and probabilities of the int8 transformer against fp32 on the sample dumps."""
+    code = f"""
+import json
+import numpy as np, torch; torch.set_num_threads(2)
+from classify import load_model
+from classify.ingest import ingest
+df = ingest({[str(d) for d in dumps]!r})
+posts = [list(p) for p, e in zip(df['paragraphs'], df['empty_text']) if not e]
+a = load_model({str(model_dir)!r}).predict(posts)
+b = load_model({str(model_dir)!r}).quantize_int8().predict(posts)
+same = [x['topics'] == y['topics'] and x['frames'] == y['frames'] and x['stance_west'] == y['stance_west']
+        for x, y in zip(a.to_dict('records'), b.to_dict('records'))]
+diff = max(abs(x[k] - y[k]) for x, y in zip(a['scores'], b['scores']) for k in x)
+print(json.dumps({{'posts': len(posts), 'posts_same_labels': int(sum(same)), 'max_abs_prob_diff': float(diff)}}))"""
+    return _child(code)
+
+
 def bench_load(model_dir: Path) -> dict[str, Any]:
     code = f"""
 import time, json
@@ -238,6 +257,10 @@ def run_bench(*, quick: bool = False, sizes: tuple[int, ...] | None = None, runs
                 entry = {"posts_per_s": _stats([x["posts"] / x["seconds"] for x in r]), "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r])}
                 res["model"].setdefault(kind, {})[str(n)] = entry
                 if kind == "transformer":
+                    say(f"model alone, {n} posts, transformer int8")
+                    r8 = [bench_model(dump, models_dir / kind, int8=True) for _ in range(runs)]
+                    res["model"].setdefault("transformer_int8", {})[str(n)] = {
+                        "posts_per_s": _stats([x["posts"] / x["seconds"] for x in r8]), "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r8])}
                     gf = [x["flops_useful"] / x["seconds"] / 1e9 for x in r]
                     gp = [x["flops_padded"] / x["seconds"] / 1e9 for x in r]
                     peak = res["machine"]["matmul_gflops_fp32"]
@@ -252,6 +275,7 @@ def run_bench(*, quick: bool = False, sizes: tuple[int, ...] | None = None, runs
                                      "tag_posts_per_s": _stats([x["tag_rows"] / x["tag_seconds"] for x in r]),
                                      "speedup": _stats([x["plain_seconds"] / x["tag_seconds"] for x in r]),
                                      "max_abs_prob_diff": max(x["max_abs_diff"] for x in r), "posts_compared": r[0]["n_compared"],
+                                     "int8_vs_fp32": bench_int8_agreement(models_dir / "transformer", dumps),
                                      "posts_one_window": r[0]["n_one_window"],
                                      "max_abs_prob_diff_one_window": r[0]["max_abs_diff_one_window"],
                                      "note": "the pipeline truncates a paragraph at max_length tokens where classify windows it; "
@@ -291,6 +315,9 @@ def table(res: dict[str, Any]) -> str:
         lines.append(f"{'plain pipeline loop (sample dumps)':<34}{pr['posts']:>8}{pr['plain_posts_per_s']['median']:>18,.1f}")
         lines.append(f"{'classify.tag (sample dumps)':<34}{pr['posts']:>8}{pr['tag_posts_per_s']['median']:>18,.1f}"
                      f"   speedup {pr['speedup']['median']:.1f}x, max |dp| {pr['max_abs_prob_diff']:.3g}")
+        q = pr.get("int8_vs_fp32") or {}
+        if q:
+            lines.append(f"{'int8 vs fp32 (sample dumps)':<34}{q['posts']:>8}   same labels on {q['posts_same_labels']} posts, max |dp| {q['max_abs_prob_diff']:.3g}")
     for kind, v in res["load"].items():
         lines.append(f"{'load ' + kind:<34}{'':>8}{v['median']:>18.2f} s")
     for kind, v in res["train"].items():

@@ -115,3 +115,16 @@ def test_predict_empty_post_list(fitted):
     m, _ = fitted
     p = m.predict_proba([])
     assert p.topics.shape == (0, 4) and p.frames.shape == (0, 10)
+
+
+def test_int8_quantisation_keeps_labels_and_leaves_shared_encoder_alone(fitted, tmp_path):
+    m, g = fitted
+    m.save(tmp_path / "model")
+    fp32 = load_model(tmp_path / "model")
+    ref = fp32.predict_proba(g)
+    q = load_model(tmp_path / "model").quantize_int8()
+    got = q.predict_proba(g)
+    assert np.abs(got.frames - ref.frames).max() < 0.05 and np.abs(got.stance - ref.stance).max() < 0.05
+    assert "int8" in q.card_["inference"]
+    again = load_model(tmp_path / "model").predict_proba(g)  # the cached fp32 encoder was not quantised in place
+    np.testing.assert_allclose(again.frames, ref.frames, atol=1e-7)
