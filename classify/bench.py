@@ -1,6 +1,6 @@
 """Measured speed, memory and scale: ingest, tagging per model, training, load time, matmul limit.
 
-    python -m classify.bench                           # full: 1k, 10k and 100k posts, 3 runs each
+    python -m classify.bench                           # full: 1k, 10k (3 runs) and 100k posts (1 run)
     python -m classify.bench --quick                   # under a minute: 1k posts, 1 run, baseline only
     python -m classify.bench --sizes 1000,10000 --runs 5
 
@@ -222,7 +222,8 @@ def matmul_gflops(n: int = 1024, reps: int = 20) -> float:
 
 
 def run_bench(*, quick: bool = False, sizes: tuple[int, ...] | None = None, runs: int | None = None,
-              models_dir: Path = Path("models"), transformer_max: int = 10_000, progress: bool = True) -> dict[str, Any]:
+              models_dir: Path = Path("models"), transformer_max: int = 10_000, big_size: int = 10_000, big_runs: int = 1,
+              progress: bool = True) -> dict[str, Any]:
     """Run every measurement; returns the dict written to bench.json."""
     sizes = sizes or ((1000,) if quick else (1000, 10_000, 100_000))
     runs = runs or (1 if quick else 3)
@@ -240,25 +241,27 @@ def run_bench(*, quick: bool = False, sizes: tuple[int, ...] | None = None, runs
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             dump = make_dump(n, Path(tmp) / f"dump_{n}.jsonl")
+            n_runs = runs if n <= big_size else big_runs  # a 100k-post run takes minutes: fewer of them
+            res.setdefault("runs_by_size", {})[str(n)] = n_runs
             say(f"ingest {n} posts")
-            r = [bench_ingest(dump) for _ in range(runs)]
+            r = [bench_ingest(dump) for _ in range(n_runs)]
             res["ingest"][str(n)] = {"posts_per_s": _stats([x["posts"] / x["seconds"] for x in r]),
                                      "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r])}
             for kind in kinds:
                 if kind == "transformer" and n > transformer_max:
                     continue  # the transformer tags ~tens of posts/s here: 100k posts would take hours
                 say(f"tag {n} posts with {kind}")
-                r = [bench_tag(dump, models_dir / kind, 256) for _ in range(runs)]
+                r = [bench_tag(dump, models_dir / kind, 256) for _ in range(n_runs)]
                 res["tag"].setdefault(kind, {})[str(n)] = {"posts_per_s": _stats([x["posts"] / x["seconds"] for x in r]),
                                                            "seconds": _stats([x["seconds"] for x in r]),
                                                            "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r])}
                 say(f"model alone, {n} posts, {kind}")
-                r = [bench_model(dump, models_dir / kind) for _ in range(runs)]
+                r = [bench_model(dump, models_dir / kind) for _ in range(n_runs)]
                 entry = {"posts_per_s": _stats([x["posts"] / x["seconds"] for x in r]), "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r])}
                 res["model"].setdefault(kind, {})[str(n)] = entry
                 if kind == "transformer":
                     say(f"model alone, {n} posts, transformer int8")
-                    r8 = [bench_model(dump, models_dir / kind, int8=True) for _ in range(runs)]
+                    r8 = [bench_model(dump, models_dir / kind, int8=True) for _ in range(n_runs)]
                     res["model"].setdefault("transformer_int8", {})[str(n)] = {
                         "posts_per_s": _stats([x["posts"] / x["seconds"] for x in r8]), "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r8])}
                     gf = [x["flops_useful"] / x["seconds"] / 1e9 for x in r]
@@ -333,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=None, help="comma-separated dump sizes in posts (default: 1000,10000,100000; --quick: 1000)")
     parser.add_argument("--runs", type=int, default=None, help="runs per figure, median reported (default: 3; --quick: 1)")
     parser.add_argument("--transformer-max", type=int, default=10_000, help="largest dump the transformer is timed on")
+    parser.add_argument("--big-runs", type=int, default=1, help="runs per figure for dumps above 10,000 posts")
     args = parser.parse_args(argv)
 
     def job() -> int:
@@ -342,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
         if args.runs is not None and args.runs < 1:
             raise ConfigError(f"--runs must be at least 1, got {args.runs}")
-        res = run_bench(quick=args.quick, sizes=sizes, runs=args.runs, models_dir=args.models, transformer_max=args.transformer_max)
+        res = run_bench(quick=args.quick, sizes=sizes, runs=args.runs, models_dir=args.models, transformer_max=args.transformer_max,
+                        big_runs=args.big_runs)
         atomic_write_text(args.out, json.dumps(res, indent=2) + "\n")
         print(table(res))
         print(f"wrote {args.out}")
