@@ -2,6 +2,7 @@
 
     python -m classify.tag data/dumps/*.txt -o tags.parquet
     python -m classify.tag big_export.json -o tags.parquet --resume     # continue an interrupted run
+    python -m classify.tag data/dumps/*.txt --engine ray -o tags/       # on Ray: -o is a directory of Parquet files
 
 Reads any format the ingest supports, streams posts in batches through the model and writes one row
 per input post, in input order: ids, source, date, channel, language, labels, probabilities,
@@ -100,7 +101,10 @@ def _batches(it: Iterable[dict], size: int) -> Iterator[list[dict]]:
 def tag_batch(model: Model, posts: list[dict], cache: OrderedDict) -> list[dict]:
     """Rows for a batch; posts already seen (same ``post_id``) reuse the cached prediction."""
     todo = [p for p in posts if p["post_id"] not in cache and not p["empty_text"]]
-    uniq = list({p["post_id"]: p for p in todo}.values())
+    first: dict[str, dict] = {}
+    for p in todo:  # copies share a post_id but may differ in emoji or case: the first one is tagged
+        first.setdefault(p["post_id"], p)  # (as when the copies fall in different batches)
+    uniq = list(first.values())
     if uniq:
         pred = model.predict([p["paragraphs"] for p in uniq])
         for p, row in zip(uniq, pred.to_dict("records")):
@@ -349,7 +353,8 @@ def summary_html(tags_path: Path, out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("python -m classify.tag", __doc__)
     parser.add_argument("paths", nargs="+", type=Path, help="dumps to tag (any format the ingest reads)")
-    parser.add_argument("-o", "--output", type=Path, default=Path("tags.parquet"), help="output file: .parquet, .csv or .jsonl")
+    parser.add_argument("-o", "--output", type=Path, default=Path("tags.parquet"),
+                        help="output file: .parquet, .csv or .jsonl; with --engine ray a DIRECTORY of Parquet files (plus _SUCCESS, the run summary)")
     parser.add_argument("--model", type=Path, default=None, help="model directory (default: the best one of models/best.json, else models/baseline)")
     parser.add_argument("--batch-size", type=int, default=256, help="posts per prediction batch")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its written parts")
@@ -357,10 +362,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-col", default=None, help="text column of tabular input (default: auto-detect)")
     parser.add_argument("--encoding", default=None, help="decode text input with this encoding (e.g. cp1251)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: in this process; ray: on a Ray cluster with Ray Data (pip install -e '.[ray]'), "
+                             "-o is then a directory of Parquet files (see README, 'Running on a cluster')")
+    parser.add_argument("--address", default=None,
+                        help="with --engine ray: the cluster, 'auto' (the one this machine joined with `ray start`), "
+                             "host:6379 or ray://host:10001; default: start a local Ray instance")
+    parser.add_argument("--workers", type=int, default=2, help="with --engine ray: model copies (Ray actors) tagging in parallel")
+    parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="with --engine ray: CPUs each worker reserves")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="with --engine ray: GPUs each worker reserves")
     args = parser.parse_args(argv)
 
     def job() -> int:
         opts = ReadOptions(text_col=args.text_col, encoding=args.encoding)
+        if args.engine == "ray":
+            if args.resume or args.summary_html:
+                raise ConfigError("--resume and --summary-html work with --engine local only")
+            from .ray_engine import tag_ray
+
+            summary = tag_ray(args.paths, args.output, model_dir=args.model, workers=args.workers, address=args.address,
+                              batch_size=args.batch_size, cpus_per_worker=args.cpus_per_worker,
+                              gpus_per_worker=args.gpus_per_worker, opts=opts, progress=not args.no_progress,
+                              verbose=args.debug)
+            print(summary.text())
+            print(f"wrote {args.output}/ (Parquet files in input order by name; _SUCCESS holds the summary)")
+            return 0
+        if args.address:
+            raise ConfigError("--address needs --engine ray")
         summary = tag(args.paths, args.output, model_dir=args.model, batch_size=args.batch_size, resume=args.resume,
                       progress=not args.no_progress, opts=opts)
         print(summary.text())
