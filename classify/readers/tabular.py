@@ -341,46 +341,51 @@ def read_csv(path: Path, source: str, text: str, opts: ReadOptions) -> Iterator[
 
 
 # --------------------------------------------------------------------------- JSON Lines
-def parse_lines(path: Path, source: str, text: str) -> list[tuple[str, dict] | Skipped]:
+def iter_lines(source: str, text: str) -> Iterator[tuple[str, dict] | Skipped]:
     """Each non-blank line as ``(locator, object)``, or a ``Skipped`` when it is not a JSON object.
 
-    Raises ``InputError`` when no line is a JSON object: then the file is not JSON Lines at all,
-    and one message saying so is more useful than a skipped item per line.
+    A generator over ``io.StringIO``: no list of lines or objects is built, so a large dump is
+    parsed line by line.
     """
-    items: list[tuple[str, dict] | Skipped] = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(io.StringIO(text), start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            items.append(Skipped(source, f"line {n}", f"invalid JSON ({exc.msg} at col {exc.colno})"))
+            yield Skipped(source, f"line {n}", f"invalid JSON ({exc.msg} at col {exc.colno})")
             continue
         except RecursionError:
-            items.append(Skipped(source, f"line {n}", "invalid JSON (nested too deeply)"))
+            yield Skipped(source, f"line {n}", "invalid JSON (nested too deeply)")
             continue
         if not isinstance(obj, dict):
-            items.append(Skipped(source, f"line {n}", f"not a JSON object (a {type(obj).__name__})"))
+            yield Skipped(source, f"line {n}", f"not a JSON object (a {type(obj).__name__})")
             continue
-        items.append((f"line {n}", obj))
-    if not any(isinstance(item, tuple) for item in items):
-        first = items[0] if items else None
-        detail = f"{first.locator}: {first.reason}" if isinstance(first, Skipped) else "no lines"
-        raise InputError(f"{path}: no line is a JSON object ({detail}); expected JSON Lines, one message object per line")
-    return items
+        yield (f"line {n}", obj)
 
 
 def read_jsonl(path: Path, source: str, text: str, opts: ReadOptions) -> Iterator[RawPost | Skipped]:
     """Read JSON Lines (snscrape, Telethon ``to_dict``, our own output): one object per line.
 
     A line that is not a JSON object is skipped and counted; only a file where no line is one
-    raises ``InputError``. Columns are the union of the keys of all lines, since scrapers omit
-    empty fields.
+    raises ``InputError`` (one message saying the file is not JSON Lines is more useful than a
+    skipped item per line). Columns are the union of the keys of all lines, since scrapers omit
+    empty fields: a first pass collects them, a second pass yields the posts, so memory does not
+    grow with the number of lines.
     """
-    items = parse_lines(path, source, text)
-    names = list(dict.fromkeys(k for item in items if isinstance(item, tuple) for k in item[1]))
-    cols = resolve_columns(path, names, opts)
-    for item in items:
+    names: dict[str, None] = {}
+    first: Skipped | None = None
+    for item in iter_lines(source, text):
+        if isinstance(item, tuple):
+            names.update(dict.fromkeys(item[1]))
+        elif first is None:
+            first = item
+    if not names and first is None:
+        raise InputError(f"{path}: no line is a JSON object (no lines); expected JSON Lines, one message object per line")
+    if not names:
+        raise InputError(f"{path}: no line is a JSON object ({first.locator}: {first.reason}); expected JSON Lines, one message object per line")
+    cols = resolve_columns(path, list(names), opts)
+    for item in iter_lines(source, text):
         yield item if isinstance(item, Skipped) else row_to_post(source, item[0], item[1], cols)
 
 
