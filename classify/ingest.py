@@ -154,6 +154,21 @@ def decode(path: Path, data: bytes, encoding: str | None = None) -> str:
         ) from None
 
 
+def _stream_lines(path: Path, encoding: str | None) -> Iterator[str]:
+    """The lines of a text file decoded one at a time (flat memory), errors as ``decode`` gives them."""
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            try:
+                yield raw.decode(encoding or ("utf-8-sig" if n == 1 else "utf-8"))
+            except LookupError as exc:
+                raise InputError(f"{path}: cannot decode as {encoding}: {exc}") from None
+            except UnicodeDecodeError as exc:
+                if encoding:
+                    raise InputError(f"{path}:line {n}: cannot decode as {encoding}: {exc}") from None
+                hint = " (it looks like cp1251 Cyrillic)" if re.search(r"[А-Яа-яЁё]{3,}", raw.decode("cp1251", "replace")) else ""
+                raise InputError(f"{path}:line {n}: not valid UTF-8{hint}; re-save it as UTF-8 or pass --encoding cp1251") from None
+
+
 def detect_format(path: Path, head: bytes) -> str:
     """``parquet``, ``json``, ``jsonl``, ``csv`` or ``webtext``, from the content first."""
     if head.startswith(b"PAR1"):
@@ -207,6 +222,13 @@ def read_file(path: Path, opts: ReadOptions) -> Iterator[RawPost | Skipped]:
         from .readers.tabular import read_parquet
 
         yield from read_parquet(path, source, opts)
+        return
+    if fmt == "jsonl" and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        from .readers.tabular import read_jsonl
+
+        if b"\x00" in head[:8192]:
+            decode(path, head[:8192], opts.encoding)  # raises the binary-file error
+        yield from read_jsonl(path, source, lambda: _stream_lines(path, opts.encoding), opts)
         return
     text = decode(path, path.read_bytes(), opts.encoding)
     if not text.strip():

@@ -23,7 +23,7 @@ import json
 import math
 import numbers
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -341,13 +341,12 @@ def read_csv(path: Path, source: str, text: str, opts: ReadOptions) -> Iterator[
 
 
 # --------------------------------------------------------------------------- JSON Lines
-def iter_lines(source: str, text: str) -> Iterator[tuple[str, dict] | Skipped]:
+def iter_lines(source: str, lines: Iterable[str]) -> Iterator[tuple[str, dict] | Skipped]:
     """Each non-blank line as ``(locator, object)``, or a ``Skipped`` when it is not a JSON object.
 
-    A generator over ``io.StringIO``: no list of lines or objects is built, so a large dump is
-    parsed line by line.
+    A generator: no list of lines or objects is built, so a large dump is parsed line by line.
     """
-    for n, line in enumerate(io.StringIO(text), start=1):
+    for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -364,18 +363,20 @@ def iter_lines(source: str, text: str) -> Iterator[tuple[str, dict] | Skipped]:
         yield (f"line {n}", obj)
 
 
-def read_jsonl(path: Path, source: str, text: str, opts: ReadOptions) -> Iterator[RawPost | Skipped]:
+def read_jsonl(path: Path, source: str, text: str | Callable[[], Iterable[str]], opts: ReadOptions) -> Iterator[RawPost | Skipped]:
     """Read JSON Lines (snscrape, Telethon ``to_dict``, our own output): one object per line.
 
     A line that is not a JSON object is skipped and counted; only a file where no line is one
     raises ``InputError`` (one message saying the file is not JSON Lines is more useful than a
     skipped item per line). Columns are the union of the keys of all lines, since scrapers omit
     empty fields: a first pass collects them, a second pass yields the posts, so memory does not
-    grow with the number of lines.
+    grow with the number of lines. ``text`` is the file's text, or a function that opens its lines
+    afresh (``classify.ingest`` streams them from disk).
     """
+    lines = text if callable(text) else (lambda: io.StringIO(text))
     names: dict[str, None] = {}
     first: Skipped | None = None
-    for item in iter_lines(source, text):
+    for item in iter_lines(source, lines()):
         if isinstance(item, tuple):
             names.update(dict.fromkeys(item[1]))
         elif first is None:
@@ -385,7 +386,7 @@ def read_jsonl(path: Path, source: str, text: str, opts: ReadOptions) -> Iterato
     if not names:
         raise InputError(f"{path}: no line is a JSON object ({first.locator}: {first.reason}); expected JSON Lines, one message object per line")
     cols = resolve_columns(path, list(names), opts)
-    for item in iter_lines(source, text):
+    for item in iter_lines(source, lines()):
         yield item if isinstance(item, Skipped) else row_to_post(source, item[0], item[1], cols)
 
 
