@@ -371,10 +371,6 @@ class BaselineModel(Model):
             frames = _apply_stacker(self.stackers_[1], frames, H[:, nt:])
         return Probas(topics=topics, frames=frames, stance=S, paragraph_frames=per_para)
 
-    def _label_proba(self, X: sp.csr_matrix, hits: np.ndarray) -> np.ndarray:
-        """Per-label probabilities of rows of ``X``; unlearnable labels back off to their cues."""
-        return self._label_proba_from(np.asarray(X @ self.coef_.T), hits, slice(None))
-
     def _label_proba_from(self, Z: np.ndarray, hits: np.ndarray, cols: slice) -> np.ndarray:
         """Probabilities from linear scores ``Z`` of the labels ``cols`` (``hits``: all labels' cue hits)."""
         P = expit(Z + self.intercept_[cols])

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from .codebook import Codebook
 from .cues import CueMatcher
@@ -107,10 +108,6 @@ def encoder_flops(config: Any):
         return float(n * (L * (8 * h * h + 4 * h * f) + 4 * L * L * h))
 
     return flops
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 class _Net:
@@ -452,12 +449,12 @@ class TransformerModel(Model):
                 continue
             pl = text_logits[rows]
             post = pl.max(axis=0)
-            T[i], F[i] = _sigmoid(post[:nt]), _sigmoid(post[nt:])
+            T[i], F[i] = expit(post[:nt]), expit(post[nt:])
             mean = text_zsum[rows].sum(axis=0) / max(int(text_nwin[rows].sum()), 1)
             logit = Wst @ mean + bst
             e = np.exp(logit - logit.max())
             S[i] = e / e.sum()
-            per_para.append(_sigmoid(pl[:, nt:]))
+            per_para.append(expit(pl[:, nt:]))
         return Probas(T, F, S, per_para)
 
     def quantize_int8(self) -> TransformerModel:
