@@ -38,6 +38,7 @@ from .errors import ConfigError, ModelError
 from .fastvec import CharNgramCounter, WordNgramCounter
 from .model import Model, Probas, as_paragraphs, check_fitted, gold_targets, now_iso, versions
 from .splits import group_folds, stacked_targets
+from .stacking import apply_stacker, fit_stacker, post_hits
 from .thresholds import choose
 
 
@@ -187,11 +188,6 @@ def cue_vector(matcher: CueMatcher, text: str) -> list[int]:
     return matcher.vector(text).tolist()
 
 
-def post_hits(matcher: CueMatcher, posts: list[list[str]]) -> np.ndarray:
-    """Cue hits per post (sum over its paragraphs; cues never span a line break)."""
-    return np.array([matcher.paragraph_hits(p).sum(axis=0) for p in posts], dtype=float).reshape(len(posts), -1)
-
-
 def _idf(counts: sp.spmatrix) -> np.ndarray:
     """Smoothed idf, as scikit-learn's TfidfTransformer computes it."""
     n = counts.shape[0]
@@ -333,9 +329,9 @@ class BaselineModel(Model):
         if self.config.stack_cues:
             H = post_hits(self.matcher_, paragraphs)
             nt = Yt.shape[1]
-            self.stackers_ = np.array([_fit_stacker(Pt, H[:, :nt], Yt), _fit_stacker(Pf, H[:, nt:], Yf)])
-            Pt = _apply_stacker(self.stackers_[0], Pt, H[:, :nt])
-            Pf = _apply_stacker(self.stackers_[1], Pf, H[:, nt:])
+            self.stackers_ = np.array([fit_stacker(Pt, H[:, :nt], Yt), fit_stacker(Pf, H[:, nt:], Yf)])
+            Pt = apply_stacker(self.stackers_[0], Pt, H[:, :nt])
+            Pf = apply_stacker(self.stackers_[1], Pf, H[:, nt:])
         mp = self.config.per_label_min_positives
         return {"topics": choose(Yt, Pt, self.codebook.topics, average="micro", per_label_min_positives=mp),
                 "frames": choose(Yf, Pf, self.codebook.frames, average="macro", per_label_min_positives=mp),
@@ -367,8 +363,8 @@ class BaselineModel(Model):
                 frames[has] = np.maximum.reduceat(Pp, starts[has], axis=0)
             frames[:, self.backoff_[nt:]] = P[:, nt:][:, self.backoff_[nt:]]
         if getattr(self, "stackers_", None) is not None:
-            topics = _apply_stacker(self.stackers_[0], topics, H[:, :nt])
-            frames = _apply_stacker(self.stackers_[1], frames, H[:, nt:])
+            topics = apply_stacker(self.stackers_[0], topics, H[:, :nt])
+            frames = apply_stacker(self.stackers_[1], frames, H[:, nt:])
         return Probas(topics=topics, frames=frames, stance=S, paragraph_frames=per_para)
 
     def _label_proba_from(self, Z: np.ndarray, hits: np.ndarray, cols: slice) -> np.ndarray:
@@ -433,25 +429,6 @@ class BaselineModel(Model):
         n_feat = len(vocab["word"]) + len(vocab["char"]) + (len(self.codebook.topics) + len(self.codebook.frames) if self.config.use_cues else 0)
         if self.coef_.shape[1] != n_feat or len(self.feat_.idf_word) != len(vocab["word"]):
             raise ModelError(f"{path}: weights do not match the vocabulary ({self.coef_.shape[1]} vs {n_feat} features); the model is corrupt or tampered")
-
-
-def _logit(P: np.ndarray) -> np.ndarray:
-    P = np.clip(P, 1e-6, 1 - 1e-6)
-    return np.log(P / (1 - P))
-
-
-def _fit_stacker(P: np.ndarray, H: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """``[w_score, w_cue, bias]`` of one task, shared by its labels (too few posts for one each)."""
-    X = np.column_stack([_logit(P).ravel(), np.log1p(H).ravel()])
-    y = Y.ravel()
-    if len(np.unique(y)) < 2:
-        return np.array([1.0, 0.0, 0.0])
-    lr = LogisticRegression(C=1.0).fit(X, y)
-    return np.array([lr.coef_[0, 0], lr.coef_[0, 1], lr.intercept_[0]])
-
-
-def _apply_stacker(w: np.ndarray, P: np.ndarray, H: np.ndarray) -> np.ndarray:
-    return expit(w[0] * _logit(P) + w[1] * np.log1p(H) + w[2])
 
 
 def _evidence(gold: pd.DataFrame) -> list[dict[str, list[int]]] | None:

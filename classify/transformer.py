@@ -11,6 +11,8 @@ Design, and why (numbers in the evaluation report):
   so cross-validation folds reuse it. Only the top layer(s) and the heads are trained.
 * **The codebook's cues are inputs of the heads** (``log1p`` hits per paragraph), so the model
   starts from the cues and learns where the encoder adds to them.
+* **Stacked with the cues** (``classify.stacking``): post scores and the post's cue hits are combined
+  by one small logistic regression per task, fitted on the inner out-of-fold predictions.
 * **Thresholds from inner out-of-fold predictions** of the training posts, as for the baseline
   (``threshold_folds`` inner folds; 3 by default, to keep the budget).
 
@@ -37,6 +39,7 @@ from .cues import CueMatcher
 from .errors import ConfigError, ModelError
 from .model import Model, Probas, as_paragraphs, check_fitted, gold_targets, now_iso, versions
 from .splits import group_folds, stacked_targets
+from .stacking import apply_stacker, fit_stacker, post_hits
 from .thresholds import choose
 
 _CACHE: dict[tuple, Any] = {}
@@ -57,6 +60,12 @@ class TransformerConfig:
     lr_heads: float = 1e-2
     batch_posts: int = 8
     use_cues: bool = True
+    cue_prior: float = 3.0
+    """Initial weight of each label's own cue feature in the label head (0: random start), so
+    training starts from the codebook's cue rule and learns where the encoder adds to it."""
+    stack_cues: bool = True
+    """Combine the post scores with the post's cue hits by a small logistic regression per task,
+    fitted on the inner out-of-fold predictions (as the baseline does; ``classify.stacking``)."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2
@@ -73,6 +82,8 @@ class TransformerConfig:
                 raise ConfigError(f"The '{name}' parameter of TransformerConfig must be an int in the range [{lo}, {hi}]. Got {v!r} instead.")
         if not isinstance(self.n_trainable_layers, int) or self.n_trainable_layers < 0:
             raise ConfigError(f"The 'n_trainable_layers' parameter of TransformerConfig must be an int >= 0. Got {self.n_trainable_layers!r} instead.")
+        if not isinstance(self.cue_prior, (int, float)) or not 0 <= self.cue_prior <= 100:
+            raise ConfigError(f"The 'cue_prior' parameter of TransformerConfig must be a float in the range [0, 100]. Got {self.cue_prior!r} instead.")
         for name in ("lr_encoder", "lr_heads"):
             if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) <= 0:
                 raise ConfigError(f"The '{name}' parameter of TransformerConfig must be a float in the range (0, inf). Got {getattr(self, name)!r} instead.")
@@ -287,7 +298,7 @@ class TransformerModel(Model):
         k = min(self.config.n_trainable_layers, n_layers)
         texts = sorted({p for ps in paragraphs for p in ps})
         frozen = dict(zip(texts, self._frozen(texts, tok, mdl, n_layers - k)))
-        matcher = CueMatcher(self.codebook)
+        matcher = self.matcher_ = CueMatcher(self.codebook)
         n_cues = len(self.codebook.topics) + len(self.codebook.frames)
         cue = {t: (np.log1p(matcher.vector(t)) if self.config.use_cues else np.zeros(n_cues)).astype(np.float32) for t in texts}
         return tok, mdl, n_layers - k, frozen, cue
@@ -299,6 +310,11 @@ class TransformerModel(Model):
         n_cues = len(self.codebook.topics) + len(self.codebook.frames) if self.config.use_cues else 0
         top = [copy.deepcopy(layer) for layer in mdl.encoder.layer[n_frozen:]]
         net = _Net.build(top, mdl.config.hidden_size, n_cues, Yt.shape[1] + Yf.shape[1], len(self.codebook.stances))
+        if n_cues and self.config.cue_prior > 0:
+            with torch.no_grad():  # start from the cue rule: each label reads its own cue column
+                hidden = mdl.config.hidden_size
+                net.label_head.weight[:, hidden:] = torch.eye(n_cues) * self.config.cue_prior
+                net.label_head.bias.fill_(-self.config.cue_prior / 3)
         pack = self._pack(paragraphs, frozen, cue)
         Y = torch.tensor(np.hstack([Yt, Yf]), dtype=torch.float32)
         pos = Y.sum(0)
@@ -380,6 +396,7 @@ class TransformerModel(Model):
     def _oof_thresholds(self, paragraphs, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue):
         k = self.config.threshold_folds
         if k == 0:
+            self.stackers_ = None
             return {"topics": 0.5, "frames": 0.5, "source": "fixed"}
         Pt, Pf = np.zeros(Yt.shape), np.zeros(Yf.shape)
         Y = stacked_targets(Yt, Yf, ys, len(self.codebook.stances))
@@ -388,6 +405,12 @@ class TransformerModel(Model):
                                   None if evidence is None else [evidence[i] for i in tr], tok, mdl, n_frozen, frozen, cue)
             pr = self._predict_with(net, [paragraphs[i] for i in te], frozen, cue)
             Pt[te], Pf[te] = pr.topics, pr.frames
+        self.stackers_ = None
+        if self.config.stack_cues:
+            H = post_hits(self.matcher_, paragraphs)
+            nt = Yt.shape[1]
+            self.stackers_ = np.array([fit_stacker(Pt, H[:, :nt], Yt), fit_stacker(Pf, H[:, nt:], Yf)])
+            Pt, Pf = apply_stacker(self.stackers_[0], Pt, H[:, :nt]), apply_stacker(self.stackers_[1], Pf, H[:, nt:])
         mp = self.config.per_label_min_positives
         return {"topics": choose(Yt, Pt, self.codebook.topics, average="micro", per_label_min_positives=mp),
                 "frames": choose(Yf, Pf, self.codebook.frames, average="macro", per_label_min_positives=mp),
@@ -427,7 +450,10 @@ class TransformerModel(Model):
         index = {t: k for k, t in enumerate(texts)}
         nt = len(self.codebook.topics)
         n_out = nt + len(self.codebook.frames)
-        Z, win_text = self.encode_windows(texts)  # window representation (+ cues) and its text
+        if getattr(self, "matcher_", None) is None:
+            self.matcher_ = CueMatcher(self.codebook)  # built once per model: compiling the cues is not free
+        hits = self.matcher_.paragraph_hits(texts).reshape(len(texts), len(self.matcher_.label_ids))
+        Z, win_text = self.encode_windows(texts, hits)  # window representation (+ cues) and its text
         torch = _torch()
         with torch.inference_mode():
             Zt = torch.from_numpy(Z)
@@ -455,6 +481,9 @@ class TransformerModel(Model):
             e = np.exp(logit - logit.max())
             S[i] = e / e.sum()
             per_para.append(expit(pl[:, nt:]))
+        if getattr(self, "stackers_", None) is not None:
+            H = np.array([hits[[index[p] for p in paras]].sum(axis=0) for paras in paragraphs], dtype=float).reshape(len(paragraphs), -1)
+            T, F = apply_stacker(self.stackers_[0], T, H[:, :nt]), apply_stacker(self.stackers_[1], F, H[:, nt:])
         return Probas(T, F, S, per_para)
 
     def quantize_int8(self) -> TransformerModel:
@@ -478,12 +507,29 @@ class TransformerModel(Model):
         self.card_ = {**self.card_, "inference": "int8 dynamic quantisation (classify.transformer.quantize_int8)"}
         return self
 
-    def encode_windows(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def use_onnx(self, threads: int | None = None) -> TransformerModel:
+        """Run the encoder with ONNX Runtime from now on (``classify.onnxrt``); returns ``self``.
+
+        The fine-tuned encoder is exported in memory (about 10 s) from the loaded weights; the model
+        on disk is unchanged. Probabilities agree with the PyTorch path to float tolerance
+        (``classify.bench`` states the largest difference on the sample dumps).
+        """
+        check_fitted(self)
+        from .onnxrt import OrtEncoder, check_runtime, export_encoder
+
+        check_runtime("onnx")
+        graph = export_encoder(self.base_.embeddings, list(self.base_.encoder.layer[: self.n_frozen_]), self.net_)
+        self.ort_ = OrtEncoder(graph, threads)
+        self.card_ = {**self.card_, "inference": "ONNX Runtime (classify.transformer.use_onnx)"}
+        return self
+
+    def encode_windows(self, texts: list[str], hits: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Pooled representation (+ cue features) of every window of ``texts``, with each window's text.
 
         Windows are sorted by length and run in mini-batches of ``batch_size`` padded to their own
         longest window, under ``torch.inference_mode``: the padding a batch carries is small, and
         the work is mostly large matrix products. Returned rows are grouped by text, in text order.
+        ``hits``: the texts' cue hits when the caller has them already.
         """
         torch = _torch()
         tok, mdl, net = self.tok_, self.base_, self.net_
@@ -495,6 +541,7 @@ class TransformerModel(Model):
         self.last_tokens_ = [0, 0]  # real and padded tokens encoded (for the FLOP count of classify.bench)
         self.last_flops_ = [0.0, 0.0]  # encoder FLOPs of the real tokens, and as run (with padding)
         flops = encoder_flops(mdl.config)
+        ort_encoder = getattr(self, "ort_", None)
         with torch.inference_mode():
             for b in range(0, len(order), self.config.batch_size):
                 chunk = order[b : b + self.config.batch_size]
@@ -505,11 +552,14 @@ class TransformerModel(Model):
                     w = wins[r][1]
                     ids_np[j, : len(w)] = w
                     mask_np[j, : len(w)] = 1
-                ids, mask = torch.from_numpy(ids_np), torch.from_numpy(mask_np)
-                self.last_tokens_[0] += int(mask.sum())
+                self.last_tokens_[0] += int(mask_np.sum())
                 self.last_tokens_[1] += len(chunk) * L
                 self.last_flops_[0] += sum(flops(len(wins[r][1])) for r in chunk)
                 self.last_flops_[1] += len(chunk) * flops(L)
+                if ort_encoder is not None:
+                    E[chunk] = ort_encoder(ids_np, mask_np)
+                    continue
+                ids, mask = torch.from_numpy(ids_np), torch.from_numpy(mask_np)
                 h = mdl.embeddings(input_ids=ids)
                 ext = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
                 for layer in mdl.encoder.layer[: self.n_frozen_]:
@@ -518,10 +568,11 @@ class TransformerModel(Model):
                 E[chunk] = net.embed(h, mask).numpy()
         win_text = np.array([k for k, _ in wins], dtype=np.int64)
         if self.config.use_cues:
-            if getattr(self, "matcher_", None) is None:
-                self.matcher_ = CueMatcher(self.codebook)  # built once per model: compiling the cues is not free
-            matcher = self.matcher_
-            cues = np.log1p(matcher.paragraph_hits(texts)).astype(np.float32).reshape(len(texts), len(matcher.label_ids))
+            if hits is None:
+                if getattr(self, "matcher_", None) is None:
+                    self.matcher_ = CueMatcher(self.codebook)
+                hits = self.matcher_.paragraph_hits(texts).reshape(len(texts), len(self.matcher_.label_ids))
+            cues = np.log1p(hits).astype(np.float32)
             E = np.hstack([E, cues[win_text]])
         return E, win_text
 
@@ -536,6 +587,10 @@ class TransformerModel(Model):
         self.tok_.save_pretrained(path / "encoder")
         heads = {f"label_head.{k}": v.contiguous() for k, v in self.net_.label_head.state_dict().items()}
         heads.update({f"stance_head.{k}": v.contiguous() for k, v in self.net_.stance_head.state_dict().items()})
+        if getattr(self, "stackers_", None) is not None:
+            import torch
+
+            heads["stackers"] = torch.tensor(np.asarray(self.stackers_), dtype=torch.float64)
         save_file(heads, str(path / "heads.safetensors"))
         (path / "config.json").write_text(json.dumps({**asdict(self.config), "n_frozen": self.n_frozen_}, indent=2), encoding="utf-8")
 
@@ -548,6 +603,8 @@ class TransformerModel(Model):
                 raise ModelError(f"{path}: missing {name}; the model directory is incomplete, retrain it")
         cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
         n_frozen = int(cfg.pop("n_frozen"))
+        cfg.setdefault("stack_cues", False)  # models saved before these options had neither
+        cfg.setdefault("cue_prior", 0.0)
         self.config = TransformerConfig.from_dict(cfg)
         try:
             heads = load_file(str(path / "heads.safetensors"))
@@ -565,3 +622,6 @@ class TransformerModel(Model):
             raise ModelError(f"{path / 'heads.safetensors'}: heads do not match the encoder or codebook ({exc}); retrain") from None
         net.eval()
         self.net_, self.tok_, self.base_, self.n_frozen_ = net, tok, mdl, n_frozen
+        self.stackers_ = heads["stackers"].numpy() if "stackers" in heads else None
+        if self.config.stack_cues and self.config.threshold_folds and self.stackers_ is None:
+            raise ModelError(f"{path / 'heads.safetensors'}: the config asks for cue stacking but the file has no stackers; retrain")

@@ -113,3 +113,26 @@ def test_summary_html_with_dates_has_plot(model_dir, tmp_path):
     out = tmp_path / "t.parquet"
     tag([dumpf], out, model_dir=model_dir)
     assert "data:image/png;base64" in summary_html(out, tmp_path / "s.html").read_text()
+
+
+def test_runtime_onnx_refuses_a_baseline_model(model_dir, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    code = main([str(DUMPS[0]), "-o", str(tmp_path / "t.parquet"), "--model", str(model_dir), "--runtime", "onnx", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "--runtime onnx is for transformer models" in err and "\n" not in err
+
+
+def test_runtime_onnx_gives_the_same_labels_as_torch(tiny_encoder, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from conftest import make_gold
+
+    from classify.transformer import TransformerConfig, TransformerModel
+
+    g = make_gold()
+    mdir = tmp_path / "tr"
+    TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=2, threshold_folds=0)).fit(g, g).save(mdir)
+    tag(DUMPS, tmp_path / "a.parquet", model_dir=mdir)
+    tag(DUMPS, tmp_path / "b.parquet", model_dir=mdir, runtime="onnx")
+    a, b = read_tags(tmp_path / "a.parquet"), read_tags(tmp_path / "b.parquet")
+    assert len(a) == len(b) and a["topics"].map(list).tolist() == b["topics"].map(list).tolist()
+    assert a["frames"].map(list).tolist() == b["frames"].map(list).tolist()

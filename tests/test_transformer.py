@@ -128,3 +128,56 @@ def test_int8_quantisation_keeps_labels_and_leaves_shared_encoder_alone(fitted, 
     assert "int8" in q.card_["inference"]
     again = load_model(tmp_path / "model").predict_proba(g)  # the cached fp32 encoder was not quantised in place
     np.testing.assert_allclose(again.frames, ref.frames, atol=1e-7)
+
+
+def test_cue_prior_starts_the_heads_from_the_codebook_cues(tiny_encoder):
+    """With the heads barely trained, a paragraph carrying a topic's cue scores that topic higher."""
+    from conftest import make_gold
+
+    g = make_gold()
+    cfg = TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=0, lr_heads=1e-9, lr_encoder=1e-9, cue_prior=6.0)
+    m = TransformerModel(cfg).fit(g, g)
+    p = m.predict_proba([["International information security and cybercrime were discussed."], ["The weather was fine."]])
+    j = m.codebook.topics.index("cyber")
+    assert p.topics[0, j] - p.topics[1, j] > 0.5
+
+
+def test_cue_stacking_is_fitted_saved_and_loaded(tiny_encoder, tmp_path):
+    from conftest import make_gold
+
+    g = make_gold()
+    m = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=2)).fit(g, g)
+    assert m.stackers_.shape == (2, 3)
+    expected = m.predict_proba(g)
+    m.save(tmp_path / "model")
+    got = load_model(tmp_path / "model")
+    np.testing.assert_allclose(got.stackers_, m.stackers_)
+    np.testing.assert_allclose(got.predict_proba(g).frames, expected.frames, atol=1e-6)
+
+
+def test_model_saved_before_stacking_still_loads(fitted, tmp_path):
+    """Older model folders have neither ``stack_cues`` nor ``cue_prior`` in config.json."""
+    import json
+
+    m, g = fitted
+    m.save(tmp_path / "model")
+    cfg_path = tmp_path / "model" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg.pop("stack_cues"), cfg.pop("cue_prior")
+    cfg_path.write_text(json.dumps(cfg))
+    old = load_model(tmp_path / "model")
+    assert old.config.stack_cues is False and old.stackers_ is None
+    np.testing.assert_allclose(old.predict_proba(g).frames, m.predict_proba(g).frames, atol=1e-6)
+
+
+def test_onnx_runtime_path_equals_torch_path(fitted, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    m, g = fitted
+    m.save(tmp_path / "model")
+    ref = load_model(tmp_path / "model").predict_proba(g)
+    fast = load_model(tmp_path / "model").use_onnx()
+    got = fast.predict_proba(list(g["paragraphs"]) + [[" ".join(["Rosatom builds a plant."] * 80)]])
+    for a, b in ((got.topics[: len(g)], ref.topics), (got.frames[: len(g)], ref.frames), (got.stance[: len(g)], ref.stance)):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    assert "ONNX" in fast.card_["inference"]
