@@ -32,6 +32,7 @@ from .errors import ConfigError
 from .ingest import ReadOptions, iter_posts
 from .model import Model, load_model
 from .onnxrt import RUNTIMES, check_runtime
+from .parallel import auto_jobs, parallel_batches
 from .readers.base import Skipped
 
 OUTPUT_COLUMNS = ("post_id", "message_id", "source", "locator", "date", "channel", "lang", "topics", "frames",
@@ -99,19 +100,35 @@ def _batches(it: Iterable[dict], size: int) -> Iterator[list[dict]]:
         yield batch
 
 
-def tag_batch(model: Model, posts: list[dict], cache: OrderedDict) -> list[dict]:
-    """Rows for a batch; posts already seen (same ``post_id``) reuse the cached prediction."""
-    todo = [p for p in posts if p["post_id"] not in cache and not p["empty_text"]]
+def predict_first_copies(model: Model, posts: list[dict]) -> dict[str, dict]:
+    """Predictions of the first copy of each post id with text, by post id.
+
+    Copies share a post_id but may differ in emoji or case: the first one is tagged, for all of
+    them (as when the copies fall in different batches: see ``tag_batch``).
+    """
     first: dict[str, dict] = {}
-    for p in todo:  # copies share a post_id but may differ in emoji or case: the first one is tagged
-        first.setdefault(p["post_id"], p)  # (as when the copies fall in different batches)
-    uniq = list(first.values())
-    if uniq:
-        pred = model.predict([p["paragraphs"] for p in uniq])
-        for p, row in zip(uniq, pred.to_dict("records")):
-            cache[p["post_id"]] = row
-            if len(cache) > CACHE_POSTS:
-                cache.popitem(last=False)
+    for p in posts:
+        if not p["empty_text"]:
+            first.setdefault(p["post_id"], p)
+    if not first:
+        return {}
+    pred = model.predict([p["paragraphs"] for p in first.values()])
+    return dict(zip(first, pred.to_dict("records")))
+
+
+def tag_batch(model: Model | None, posts: list[dict], cache: OrderedDict, predicted: dict[str, dict] | None = None) -> list[dict]:
+    """Rows for a batch; posts already seen (same ``post_id``) reuse the cached prediction.
+
+    ``predicted``: predictions a worker made for this batch (``predict_first_copies`` over all of
+    it); only those of posts not in ``cache`` are taken, so the rows equal the serial path's.
+    """
+    todo = [p for p in posts if p["post_id"] not in cache]
+    if predicted is None:
+        predicted = predict_first_copies(model, todo)
+    for pid in dict.fromkeys(p["post_id"] for p in todo if not p["empty_text"]):
+        cache[pid] = predicted[pid]
+        if len(cache) > CACHE_POSTS:
+            cache.popitem(last=False)
     rows = []
     for p in posts:
         status = _status(p)
@@ -238,11 +255,12 @@ class PartWriter:
 
 def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Path | None = None, batch_size: int = 256,
         resume: bool = False, progress: bool = False, opts: ReadOptions | None = None, stop_after: int | None = None,
-        runtime: str = "torch") -> TagSummary:
+        runtime: str = "torch", jobs: int | None = None) -> TagSummary:
     """Tag ``paths`` into ``output`` (.parquet, .csv or .jsonl); see the module docstring.
 
     ``stop_after`` stops after that many posts without merging (simulates a killed run in tests).
     ``runtime="onnx"`` runs a transformer's encoder with ONNX Runtime (``classify.onnxrt``).
+    ``jobs``: worker processes (``classify.parallel``; default ``auto_jobs``); 1 tags in this process.
     """
     output = Path(output)
     if output.suffix.lower() not in (".parquet", ".csv", ".jsonl"):
@@ -251,7 +269,10 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
         raise ConfigError(f"The 'batch_size' parameter must be an int in the range [1, inf). Got {batch_size!r} instead.")
     model_dir = Path(model_dir) if model_dir else default_model_dir()
     check_runtime(runtime)
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"The 'jobs' parameter must be an int in the range [1, inf). Got {jobs!r} instead.")
     model = load_model(model_dir)
+    jobs = jobs or auto_jobs(model.kind, sum(Path(p).stat().st_size for p in paths if Path(p).is_file()))
     if runtime == "onnx":
         if not hasattr(model, "use_onnx"):
             raise ConfigError(f"{model_dir}: --runtime onnx is for transformer models; this is a {model.kind} model (drop --runtime)")
@@ -260,14 +281,18 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
                    "model": str(Path(model_dir).resolve()), "model_card": model.card_.get("date")}
     writer = PartWriter(output, resume, fingerprint)
     summary = TagSummary(n_resumed=writer.done_rows)
-    posts = iter_posts(paths, opts, summary.skipped)
+    if jobs > 1:
+        batches: Iterator[tuple[list[dict], dict | None]] = parallel_batches(
+            paths, opts or ReadOptions(), model_dir=model_dir, runtime=runtime, jobs=jobs, batch_size=batch_size, skipped=summary.skipped)
+    else:
+        batches = ((b, None) for b in _batches(iter_posts(paths, opts, summary.skipped), batch_size))
     skip = writer.done_rows
     cache: OrderedDict = OrderedDict()
     bar = _progress(progress)
     start = time.perf_counter()
     pending: list[dict] = []
     seen = 0
-    for batch in _batches(posts, batch_size):
+    for batch, predicted in batches:
         if skip:
             take = min(skip, len(batch))
             if take and writer.last_post_id is not None and skip == take and batch[take - 1]["post_id"] != writer.last_post_id:
@@ -276,7 +301,7 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
             batch = batch[take:]
             if not batch:
                 continue
-        rows = tag_batch(model, batch, cache)
+        rows = tag_batch(model, batch, cache, predicted)
         for r in rows:
             summary.status[r["status"]] += 1
             summary.labels.update(r["topics"] + r["frames"])
@@ -372,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtime", choices=RUNTIMES, default="torch",
                         help="transformer models: run the encoder in PyTorch (torch) or ONNX Runtime (onnx, faster on CPU; "
                              "pip install -e '.[onnx]'); same labels, see README 'Speed and memory'")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes that clean and predict batches (same output for any value); "
+                             "default: every core, up to 4, for the baseline on 2 MB of input or more; otherwise 1")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="local: in this process; ray: on a Ray cluster with Ray Data (pip install -e '.[ray]'), "
@@ -401,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.address:
             raise ConfigError("--address needs --engine ray")
         summary = tag(args.paths, args.output, model_dir=args.model, batch_size=args.batch_size, resume=args.resume,
-                      progress=not args.no_progress, opts=opts, runtime=args.runtime)
+                      progress=not args.no_progress, opts=opts, runtime=args.runtime, jobs=args.jobs)
         print(summary.text())
         print(f"wrote {args.output}")
         if args.summary_html:

@@ -136,3 +136,36 @@ def test_runtime_onnx_gives_the_same_labels_as_torch(tiny_encoder, tmp_path):
     a, b = read_tags(tmp_path / "a.parquet"), read_tags(tmp_path / "b.parquet")
     assert len(a) == len(b) and a["topics"].map(list).tolist() == b["topics"].map(list).tolist()
     assert a["frames"].map(list).tolist() == b["frames"].map(list).tolist()
+
+
+@pytest.mark.parametrize("batch_size", [7, 256])
+def test_worker_processes_give_the_same_rows_as_one_process(model_dir, tmp_path, batch_size):
+    """--jobs 2 (classify.parallel) equals the in-process path row for row, duplicates and skips included."""
+    dup = tmp_path / "dup.jsonl"
+    lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(["Rosatom builds a plant.", "", "Rosatom builds a plant.",
+                                                                      "BRICS summit.", "x" * 30, "Rosatom builds a plant!"])]
+    dup.write_text("\n".join(lines + ["{not json"]) + "\n")
+    inputs = [*DUMPS, dup]
+    one = tag(inputs, tmp_path / "one.parquet", model_dir=model_dir, batch_size=batch_size, jobs=1)
+    two = tag(inputs, tmp_path / "two.parquet", model_dir=model_dir, batch_size=batch_size, jobs=2)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(tmp_path / "two.parquet"))
+    assert [s.reason for s in one.skipped] == [s.reason for s in two.skipped] and one.skipped
+    assert one.status == two.status
+
+
+def test_worker_processes_resume_after_kill(model_dir, tmp_path, monkeypatch):
+    import classify.tag as T
+
+    monkeypatch.setattr(T, "PART_ROWS", 10)
+    full = tmp_path / "full.parquet"
+    tag(DUMPS, full, model_dir=model_dir, batch_size=8, jobs=1)
+    out = tmp_path / "resumed.parquet"
+    tag(DUMPS, out, model_dir=model_dir, batch_size=8, stop_after=40, jobs=2)
+    tag(DUMPS, out, model_dir=model_dir, batch_size=8, resume=True, jobs=2)
+    pd.testing.assert_frame_equal(pd.read_parquet(full), pd.read_parquet(out))
+
+
+def test_bad_jobs_value(model_dir, tmp_path, capsys):
+    code = main([str(DUMPS[0]), "-o", str(tmp_path / "t.parquet"), "--model", str(model_dir), "--jobs", "0", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "'jobs'" in err and "\n" not in err

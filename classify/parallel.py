@@ -1,0 +1,104 @@
+"""Local multi-process tagging (``classify.tag --jobs N``): the CPU work of a batch in worker processes.
+
+Why: cleaning a post (language identification above all) and the baseline's sparse arithmetic run
+in one Python thread, so the serial path keeps one core busy however many there are. Here the
+parent process reads the dump (cheap: JSON parsing and file I/O), hands batches of raw posts to
+``N`` workers, each holding its own copy of the model, and takes the results back **in input
+order**. A worker cleans its posts and predicts the first copy of every post id in the batch;
+the parent then applies exactly the serial path's first-copy cache (``classify.tag.tag_batch``),
+so the output is the same row for row, whatever ``N`` is. At most ``2 N`` batches are in flight,
+so memory stays flat on a large dump.
+
+Workers are started with the ``spawn`` method (no state forked from the parent, safe with torch).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from .ingest import ReadOptions, finish_post, read_file
+from .readers.base import Skipped
+
+_STATE: dict = {}
+
+
+PARALLEL_MIN_BYTES = 2_000_000
+"""Below this much input, starting workers (a few seconds each) costs more than it saves."""
+
+
+def auto_jobs(kind: str, input_bytes: int) -> int:
+    """Default worker count: every core (at most 4) for the baseline on inputs of 2 MB or more; 1 for
+    smaller inputs, and for the transformer, whose PyTorch or ONNX Runtime kernels already use
+    every core of this process."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if kind == "transformer" or input_bytes < PARALLEL_MIN_BYTES:
+        return 1
+    return max(1, min(4, cores))
+
+
+def _init(model_dir: str, runtime: str, opts: ReadOptions) -> None:
+    from .model import load_model
+
+    model = load_model(model_dir)
+    if runtime == "onnx":
+        model.use_onnx(threads=1)
+    _STATE.update(model=model, opts=opts)
+
+
+def _work(items: list) -> tuple[list, dict[str, dict]]:
+    """Clean a batch of raw posts and predict the first copy of each post id."""
+    from .tag import predict_first_copies
+
+    opts = _STATE["opts"]
+    finished = [it if isinstance(it, Skipped) else finish_post(it, opts) for it in items]
+    return finished, predict_first_copies(_STATE["model"], [p for p in finished if not isinstance(p, Skipped)])
+
+
+def _raw_items(paths: Iterable[str | Path], opts: ReadOptions) -> Iterator:
+    for path in paths:
+        yield from read_file(Path(path), opts)
+
+
+def _chunks(it: Iterator, size: int) -> Iterator[list]:
+    batch: list = []
+    for x in it:
+        batch.append(x)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def parallel_batches(paths: Iterable[str | Path], opts: ReadOptions, *, model_dir: Path, runtime: str, jobs: int,
+                     batch_size: int, skipped: list[Skipped]) -> Iterator[tuple[list[dict], dict[str, dict]]]:
+    """``(posts, predictions by post id)`` per batch, in input order; skipped items go to ``skipped``."""
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_init,
+                             initargs=(str(model_dir), runtime, opts)) as pool:
+        inflight: deque = deque()
+        try:
+            for chunk in _chunks(_raw_items(paths, opts), batch_size):
+                inflight.append(pool.submit(_work, chunk))
+                if len(inflight) >= 2 * jobs:
+                    yield _collect(inflight.popleft().result(), skipped)
+            while inflight:
+                yield _collect(inflight.popleft().result(), skipped)
+        finally:
+            for f in inflight:
+                f.cancel()
+
+
+def _collect(result: tuple[list, dict[str, dict]], skipped: list[Skipped]) -> tuple[list[dict], dict[str, dict]]:
+    finished, predicted = result
+    posts = []
+    for item in finished:
+        if isinstance(item, Skipped):
+            skipped.append(item)
+        else:
+            posts.append(item)
+    return posts, predicted
