@@ -21,6 +21,7 @@ model and heads (one call per paragraph, no deduplication, no length bucketing),
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -89,23 +90,19 @@ print(json.dumps({{'seconds': s, 'posts': len(df)}}))"""
     return _child(code)
 
 
-def bench_tag(dump: Path, model_dir: Path, batch_size: int) -> dict[str, Any]:
+def bench_tag(dump: Path, model_dir: Path, batch_size: int, runtime: str = "torch", jobs: int | None = None) -> dict[str, Any]:
+    """The whole ``classify.tag`` job (model load, reading, cleaning, tagging, writing) in a fresh process."""
     code = f"""
 import time, json, tempfile, os
-import torch; torch.set_num_threads(2)
 from classify.tag import tag
 out=os.path.join(tempfile.mkdtemp(), 'tags.parquet')
-t=time.perf_counter(); s=tag([{str(dump)!r}], out, model_dir={str(model_dir)!r}, batch_size={batch_size}); sec=time.perf_counter()-t
-print(json.dumps({{'seconds': sec, 'posts': s.n_posts}}))""" if (model_dir / "encoder").exists() else f"""
-import time, json, tempfile, os
-from classify.tag import tag
-out=os.path.join(tempfile.mkdtemp(), 'tags.parquet')
-t=time.perf_counter(); s=tag([{str(dump)!r}], out, model_dir={str(model_dir)!r}, batch_size={batch_size}); sec=time.perf_counter()-t
+t=time.perf_counter(); s=tag([{str(dump)!r}], out, model_dir={str(model_dir)!r}, batch_size={batch_size}, runtime={runtime!r}, jobs={jobs!r})
+sec=time.perf_counter()-t
 print(json.dumps({{'seconds': sec, 'posts': s.n_posts}}))"""
     return _child(code)
 
 
-def bench_model(dump: Path, model_dir: Path, batch_size: int = 256, int8: bool = False) -> dict[str, Any]:
+def bench_model(dump: Path, model_dir: Path, batch_size: int = 256, int8: bool = False, runtime: str = "torch") -> dict[str, Any]:
     """The model alone: ``predict`` on batches of already-ingested posts; FLOPs for the transformer."""
     code = f"""
 import time, json
@@ -115,6 +112,7 @@ from classify import load_model
 df = ingest([{str(dump)!r}]); posts = [list(p) for p, e in zip(df['paragraphs'], df['empty_text']) if not e]
 m = load_model({str(model_dir)!r})
 if {int8!r}: m.quantize_int8()
+if {runtime!r} == 'onnx': m.use_onnx()
 m.predict(posts[:8])
 flops = [0.0, 0.0]
 t = time.perf_counter()
@@ -127,8 +125,12 @@ print(json.dumps({{'seconds': sec, 'posts': len(posts), 'flops_useful': flops[0]
     return _child(code)
 
 
-def bench_pipeline(model_dir: Path, dumps: list[Path]) -> dict[str, Any]:
-    """A plain ``transformers`` pipeline loop vs ``classify.tag`` on the same posts and model."""
+def bench_pipeline(model_dir: Path, dumps: list[Path], runtime: str = "torch") -> dict[str, Any]:
+    """A plain ``transformers`` pipeline loop vs ``classify.tag`` on the same posts and model.
+
+    Both timings include loading: the pipeline's construction from the model's encoder folder,
+    and ``classify.tag``'s model load. The plain loop applies the same heads and cue stacking.
+    """
     code = f"""
 import time, json, tempfile, os
 import numpy as np, torch; torch.set_num_threads(2)
@@ -137,30 +139,36 @@ from classify import load_model
 from classify.ingest import ingest
 from classify.cues import CueMatcher
 from classify.encoder import ENCODER_PREFIX
+from classify.stacking import apply_stacker
 from classify.tag import tag, read_tags
 model_dir = {str(model_dir)!r}; dumps = {[str(d) for d in dumps]!r}
 m = load_model(model_dir)
 df = ingest(dumps)
 posts = [list(p) for p, e in zip(df['paragraphs'], df['empty_text']) if not e]
-pipe = pipeline('feature-extraction', model=os.path.join(model_dir, 'encoder'), tokenizer=os.path.join(model_dir, 'encoder'),
-                framework='pt', device=-1, tokenize_kwargs={{'truncation': True, 'max_length': m.config.max_length}})
 matcher = CueMatcher(m.codebook)
 W, b = m.net_.label_head.weight.detach().numpy(), m.net_.label_head.bias.detach().numpy()
-Ws, bs = m.net_.stance_head.weight.detach().numpy(), m.net_.stance_head.bias.detach().numpy()
-pipe(ENCODER_PREFIX + 'warm up')
+nt = len(m.codebook.topics)
 t = time.perf_counter()
+pipe = pipeline('feature-extraction', model=os.path.join(model_dir, 'encoder'), tokenizer=os.path.join(model_dir, 'encoder'),
+                framework='pt', device=-1, tokenize_kwargs={{'truncation': True, 'max_length': m.config.max_length}})
+load_sec = time.perf_counter() - t
 plain = []
 for paras in posts:
-    Z = []
+    Z, H = [], np.zeros(len(matcher.label_ids))
     for p in paras:
         h = np.asarray(pipe(ENCODER_PREFIX + p)[0])
-        Z.append(np.concatenate([h.mean(0), np.log1p(matcher.vector(p))]) if m.config.use_cues else h.mean(0))
+        hits = matcher.vector(p)
+        H = H + hits
+        Z.append(np.concatenate([h.mean(0), np.log1p(hits)]) if m.config.use_cues else h.mean(0))
     Z = np.array(Z)
-    logits = (Z @ W.T + b).max(0)
-    plain.append(1 / (1 + np.exp(-logits)))
+    prob = 1 / (1 + np.exp(-(Z @ W.T + b).max(0)))
+    if m.stackers_ is not None:
+        prob = np.concatenate([apply_stacker(m.stackers_[0], prob[None, :nt], H[None, :nt])[0],
+                               apply_stacker(m.stackers_[1], prob[None, nt:], H[None, nt:])[0]])
+    plain.append(prob)
 plain_sec = time.perf_counter() - t
 out = os.path.join(tempfile.mkdtemp(), 'tags.parquet')
-t = time.perf_counter(); s = tag(dumps, out, model_dir=model_dir); tag_sec = time.perf_counter() - t
+t = time.perf_counter(); s = tag(dumps, out, model_dir=model_dir, runtime={runtime!r}); tag_sec = time.perf_counter() - t
 tags = read_tags(out)
 ok = tags[tags['status'] == 'ok'].drop_duplicates('post_id')
 ids = [i for i, e in zip(df['post_id'], df['empty_text']) if not e]
@@ -173,14 +181,15 @@ ref = np.array([first[i] for i in ok['post_id']])
 paras_of = dict(zip(df['post_id'], df['paragraphs']))
 fits = np.array([all(len(w) == 1 for w in m._windows_many(m.tok_, list(paras_of[i]))) for i in ok['post_id']])
 diff = np.abs(ours - ref).max(axis=1)
-print(json.dumps({{'posts': len(posts), 'plain_seconds': plain_sec, 'tag_seconds': tag_sec, 'tag_rows': s.n_posts,
-                  'max_abs_diff': float(diff.max()), 'n_compared': len(ok), 'n_one_window': int(fits.sum()),
+print(json.dumps({{'posts': len(posts), 'plain_seconds': plain_sec, 'plain_load_seconds': load_sec, 'tag_seconds': tag_sec,
+                  'tag_rows': s.n_posts, 'max_abs_diff': float(diff.max()), 'n_compared': len(ok), 'n_one_window': int(fits.sum()),
                   'max_abs_diff_one_window': float(diff[fits].max()) if fits.any() else None}}))"""
     return _child(code)
 
 
-def bench_int8_agreement(model_dir: Path, dumps: list[Path]) -> dict[str, Any]:
-    """Labels and probabilities of the int8 transformer against fp32 on the sample dumps."""
+def bench_agreement(model_dir: Path, dumps: list[Path], variant: str) -> dict[str, Any]:
+    """Labels and probabilities of a faster path (``int8`` or ``onnx``) against PyTorch fp32 on the sample dumps."""
+    make = {"int8": ".quantize_int8()", "onnx": ".use_onnx()"}[variant]
     code = f"""
 import json
 import numpy as np, torch; torch.set_num_threads(2)
@@ -189,7 +198,7 @@ from classify.ingest import ingest
 df = ingest({[str(d) for d in dumps]!r})
 posts = [list(p) for p, e in zip(df['paragraphs'], df['empty_text']) if not e]
 a = load_model({str(model_dir)!r}).predict(posts)
-b = load_model({str(model_dir)!r}).quantize_int8().predict(posts)
+b = load_model({str(model_dir)!r}){make}.predict(posts)
 same = [x['topics'] == y['topics'] and x['frames'] == y['frames'] and x['stance_west'] == y['stance_west']
         for x, y in zip(a.to_dict('records'), b.to_dict('records'))]
 diff = max(abs(x[k] - y[k]) for x, y in zip(a['scores'], b['scores']) for k in x)
@@ -250,40 +259,63 @@ def run_bench(*, quick: bool = False, sizes: tuple[int, ...] | None = None, runs
             for kind in kinds:
                 if kind == "transformer" and n > transformer_max:
                     continue  # the transformer tags ~tens of posts/s here: 100k posts would take hours
-                say(f"tag {n} posts with {kind}")
-                r = [bench_tag(dump, models_dir / kind, 256) for _ in range(n_runs)]
-                res["tag"].setdefault(kind, {})[str(n)] = {"posts_per_s": _stats([x["posts"] / x["seconds"] for x in r]),
-                                                           "seconds": _stats([x["seconds"] for x in r]),
-                                                           "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r])}
-                say(f"model alone, {n} posts, {kind}")
-                r = [bench_model(dump, models_dir / kind) for _ in range(n_runs)]
-                entry = {"posts_per_s": _stats([x["posts"] / x["seconds"] for x in r]), "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r])}
-                res["model"].setdefault(kind, {})[str(n)] = entry
-                if kind == "transformer":
-                    say(f"model alone, {n} posts, transformer int8")
-                    r8 = [bench_model(dump, models_dir / kind, int8=True) for _ in range(n_runs)]
-                    res["model"].setdefault("transformer_int8", {})[str(n)] = {
-                        "posts_per_s": _stats([x["posts"] / x["seconds"] for x in r8]), "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r8])}
-                    gf = [x["flops_useful"] / x["seconds"] / 1e9 for x in r]
-                    gp = [x["flops_padded"] / x["seconds"] / 1e9 for x in r]
-                    peak = res["machine"]["matmul_gflops_fp32"]
-                    res["transformer_flops"][str(n)] = {
-                        "gflop_per_post": r[0]["flops_useful"] / r[0]["posts"] / 1e9, "achieved_gflops": _stats(gf),
-                        "achieved_gflops_with_padding": _stats(gp), "fraction_of_matmul_peak": _stats([g / peak for g in gf])}
+                for name, opts in _tag_variants(kind):
+                    say(f"tag {n} posts: {name}")
+                    r = [bench_tag(dump, models_dir / kind, 256, **opts) for _ in range(n_runs)]
+                    res["tag"].setdefault(name, {})[str(n)] = {"posts_per_s": _stats([x["posts"] / x["seconds"] for x in r]),
+                                                               "seconds": _stats([x["seconds"] for x in r]),
+                                                               "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r])}
+                for name, opts in _model_variants(kind):
+                    say(f"model alone, {n} posts: {name}")
+                    r = [bench_model(dump, models_dir / kind, **opts) for _ in range(n_runs)]
+                    res["model"].setdefault(name, {})[str(n)] = {"posts_per_s": _stats([x["posts"] / x["seconds"] for x in r]),
+                                                                 "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r])}
+                    if kind == "transformer" and not opts.get("int8"):
+                        gf = [x["flops_useful"] / x["seconds"] / 1e9 for x in r]
+                        gp = [x["flops_padded"] / x["seconds"] / 1e9 for x in r]
+                        peak = res["machine"]["matmul_gflops_fp32"]
+                        res["transformer_flops"].setdefault(name, {})[str(n)] = {
+                            "gflop_per_post": r[0]["flops_useful"] / r[0]["posts"] / 1e9, "achieved_gflops": _stats(gf),
+                            "achieved_gflops_with_padding": _stats(gp), "fraction_of_matmul_peak": _stats([g / peak for g in gf])}
     if "transformer" in kinds:
-        say("plain transformers pipeline loop vs classify.tag on the sample dumps")
         dumps = sorted(SAMPLE_DUMPS.glob("*.txt"))
-        r = [bench_pipeline(models_dir / "transformer", dumps) for _ in range(runs)]
-        res["pipeline_reference"] = {"posts": r[0]["posts"], "plain_posts_per_s": _stats([x["posts"] / x["plain_seconds"] for x in r]),
-                                     "tag_posts_per_s": _stats([x["tag_rows"] / x["tag_seconds"] for x in r]),
-                                     "speedup": _stats([x["plain_seconds"] / x["tag_seconds"] for x in r]),
-                                     "max_abs_prob_diff": max(x["max_abs_diff"] for x in r), "posts_compared": r[0]["n_compared"],
-                                     "int8_vs_fp32": bench_int8_agreement(models_dir / "transformer", dumps),
-                                     "posts_one_window": r[0]["n_one_window"],
-                                     "max_abs_prob_diff_one_window": r[0]["max_abs_diff_one_window"],
-                                     "note": "the pipeline truncates a paragraph at max_length tokens where classify windows it; "
-                                             "posts whose paragraphs all fit one window must agree to float tolerance"}
+        for name, opts in _tag_variants("transformer"):
+            say(f"plain transformers pipeline loop vs classify.tag on the sample dumps: {name}")
+            r = [bench_pipeline(models_dir / "transformer", dumps, **opts) for _ in range(runs)]
+            res["pipeline_reference"][name] = {
+                "posts": r[0]["posts"], "plain_posts_per_s": _stats([x["posts"] / x["plain_seconds"] for x in r]),
+                "plain_load_seconds": _stats([x["plain_load_seconds"] for x in r]),
+                "tag_posts_per_s": _stats([x["tag_rows"] / x["tag_seconds"] for x in r]),
+                "speedup": _stats([x["plain_seconds"] / x["tag_seconds"] for x in r]),
+                "max_abs_prob_diff": max(x["max_abs_diff"] for x in r), "posts_compared": r[0]["n_compared"],
+                "posts_one_window": r[0]["n_one_window"], "max_abs_prob_diff_one_window": r[0]["max_abs_diff_one_window"],
+                "note": "both timings include loading the model; the pipeline truncates a paragraph at max_length tokens "
+                        "where classify windows it, so posts whose paragraphs all fit one window must agree to float tolerance"}
+        res["faster_paths_vs_fp32"] = {v: bench_agreement(models_dir / "transformer", dumps, v) for v in _fast_paths()}
     return res
+
+
+def _onnx_available() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
+
+
+def _fast_paths() -> list[str]:
+    return ["int8", *(["onnx"] if _onnx_available() else [])]
+
+
+def _tag_variants(kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """What ``classify.tag`` is timed with: the default (automatic ``--jobs``) and one process for the
+    baseline; PyTorch and, when installed, ONNX Runtime for the transformer."""
+    if kind == "baseline":
+        return [("baseline", {}), ("baseline_1_process", {"jobs": 1})]
+    return [("transformer", {}), *([("transformer_onnx", {"runtime": "onnx"})] if _onnx_available() else [])]
+
+
+def _model_variants(kind: str) -> list[tuple[str, dict[str, Any]]]:
+    if kind == "baseline":
+        return [("baseline", {})]
+    return [("transformer", {}), *([("transformer_onnx", {"runtime": "onnx"})] if _onnx_available() else []),
+            ("transformer_int8", {"int8": True})]
 
 
 def _cpu_name() -> str:
@@ -310,17 +342,16 @@ def table(res: dict[str, Any]) -> str:
         for n, v in by_n.items():
             p = v["posts_per_s"]
             lines.append(f"{'model alone ' + kind:<34}{n:>8}{p['median']:>18,.0f} [{p['min']:,.0f}, {p['max']:,.0f}]{v['peak_rss_mb']['median']:>14,.0f}")
-    for n, v in res.get("transformer_flops", {}).items():
-        f = v["fraction_of_matmul_peak"]
-        lines.append(f"{'transformer GFLOP/s (of peak)':<34}{n:>8}{v['achieved_gflops']['median']:>18.1f} ({f['median']:.0%} of {res['machine']['matmul_gflops_fp32']})")
-    pr = res.get("pipeline_reference") or {}
-    if pr:
+    for name, by_n in res.get("transformer_flops", {}).items():
+        for n, v in by_n.items():
+            f = v["fraction_of_matmul_peak"]
+            lines.append(f"{name + ' GFLOP/s':<34}{n:>8}{v['achieved_gflops']['median']:>18.1f} ({f['median']:.0%} of {res['machine']['matmul_gflops_fp32']})")
+    for name, pr in (res.get("pipeline_reference") or {}).items():
         lines.append(f"{'plain pipeline loop (sample dumps)':<34}{pr['posts']:>8}{pr['plain_posts_per_s']['median']:>18,.1f}")
-        lines.append(f"{'classify.tag (sample dumps)':<34}{pr['posts']:>8}{pr['tag_posts_per_s']['median']:>18,.1f}"
+        lines.append(f"{'tag ' + name + ' (sample dumps)':<34}{pr['posts']:>8}{pr['tag_posts_per_s']['median']:>18,.1f}"
                      f"   speedup {pr['speedup']['median']:.1f}x, max |dp| {pr['max_abs_prob_diff']:.3g}")
-        q = pr.get("int8_vs_fp32") or {}
-        if q:
-            lines.append(f"{'int8 vs fp32 (sample dumps)':<34}{q['posts']:>8}   same labels on {q['posts_same_labels']} posts, max |dp| {q['max_abs_prob_diff']:.3g}")
+    for v, q in (res.get("faster_paths_vs_fp32") or {}).items():
+        lines.append(f"{v + ' vs PyTorch fp32 (sample dumps)':<34}{q['posts']:>8}   same labels on {q['posts_same_labels']} posts, max |dp| {q['max_abs_prob_diff']:.3g}")
     for kind, v in res["load"].items():
         lines.append(f"{'load ' + kind:<34}{'':>8}{v['median']:>18.2f} s")
     for kind, v in res["train"].items():
