@@ -34,7 +34,7 @@ from sklearn.linear_model import LogisticRegression
 
 from .codebook import Codebook
 from .cues import CueMatcher
-from .errors import ConfigError, ModelError
+from .errors import ConfigError, ModelError, check_float, check_folds, check_int
 from .fastvec import CharNgramCounter, WordNgramCounter
 from .model import Model, Probas, as_paragraphs, check_fitted, gold_targets, now_iso, versions
 from .splits import group_folds, stacked_targets
@@ -83,12 +83,9 @@ class BaselineConfig:
             if len(lo_hi) != 2 or not all(isinstance(v, int) and v >= 1 for v in lo_hi) or lo_hi[0] > lo_hi[1]:
                 raise ConfigError(f"The '{name}' parameter of BaselineConfig must be two ints 1 <= lo <= hi. Got {lo_hi!r} instead.")
         for name in ("max_word_features", "max_char_features"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"The '{name}' parameter of BaselineConfig must be an int in the range [1, inf). Got {getattr(self, name)!r} instead.")
-        if not isinstance(self.C, (int, float)) or self.C <= 0:
-            raise ConfigError(f"The 'C' parameter of BaselineConfig must be a float in the range (0, inf). Got {self.C!r} instead.")
-        if not isinstance(self.threshold_folds, int) or self.threshold_folds < 0 or self.threshold_folds == 1:
-            raise ConfigError(f"The 'threshold_folds' parameter of BaselineConfig must be 0 or an int >= 2. Got {self.threshold_folds!r} instead.")
+            check_int("BaselineConfig", name, getattr(self, name), 1)
+        check_float("BaselineConfig", "C", self.C, 0, lo_open=True)
+        check_folds("BaselineConfig", "threshold_folds", self.threshold_folds)
         if self.frame_unit not in ("paragraph", "post"):
             raise ConfigError(f"The 'frame_unit' parameter of BaselineConfig must be 'paragraph' or 'post'. Got {self.frame_unit!r} instead.")
         if not 0 < self.cue_backoff_hit < 1:

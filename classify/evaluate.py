@@ -28,7 +28,7 @@ import pandas as pd
 from . import metrics as M
 from ._cli import make_parser, run_main
 from .codebook import Codebook
-from .errors import ConfigError
+from .errors import ConfigError, check_int
 from .model import Model, gold_targets, model_class
 from .splits import group_folds, stacked_targets
 
@@ -283,10 +283,8 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
     """
     from .labels import load_gold
 
-    if folds < 2:
-        raise ConfigError(f"The 'folds' parameter must be an int in the range [2, inf). Got {folds!r} instead.")
-    if repeats < 1:
-        raise ConfigError(f"The 'repeats' parameter must be an int in the range [1, inf). Got {repeats!r} instead.")
+    check_int("", "folds", folds, 2)
+    check_int("", "repeats", repeats, 1)
     codebook = Codebook.load()
     gold = load_gold(gold_path).reset_index(drop=True)
     groups = post_groups(gold)

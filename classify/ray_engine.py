@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ._cli import atomic_write
-from .errors import ClassifyError, ConfigError, InputError
+from .errors import ClassifyError, ConfigError, InputError, check_int
 from .ingest import ReadOptions, clean_paragraphs, finish_post, make_post_id, read_file
 from .readers.base import RawPost, Skipped
 from .tag import (
@@ -415,9 +415,8 @@ def tag_ray(paths: Sequence[str | Path] | str | Path, output_dir: str | Path, *,
         Ray's log and the workers' output on stderr.
     """
     start = time.perf_counter()
-    for name, value in (("workers", workers), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"The '{name}' parameter must be an int in the range [1, inf). Got {value!r} instead.")
+    check_int("", "workers", workers, 1)
+    check_int("", "batch_size", batch_size, 1)
     if cpus_per_worker < 0 or gpus_per_worker < 0 or cpus_per_worker + gpus_per_worker <= 0:
         raise ConfigError("each worker needs CPUs or GPUs: --cpus-per-worker and --gpus-per-worker must be >= 0, not both 0")
     output_dir = Path(output_dir).resolve()

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from ._cli import atomic_write, make_parser, run_main
-from .errors import ConfigError
+from .errors import ConfigError, check_int
 from .ingest import ReadOptions, iter_posts
 from .model import Model, load_model
 from .onnxrt import RUNTIMES, check_runtime
@@ -265,12 +265,11 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
     output = Path(output)
     if output.suffix.lower() not in (".parquet", ".csv", ".jsonl"):
         raise ConfigError(f"{output}: output must end in .parquet, .csv or .jsonl")
-    if batch_size < 1:
-        raise ConfigError(f"The 'batch_size' parameter must be an int in the range [1, inf). Got {batch_size!r} instead.")
+    check_int("", "batch_size", batch_size, 1)
     model_dir = Path(model_dir) if model_dir else default_model_dir()
     check_runtime(runtime)
-    if jobs is not None and jobs < 1:
-        raise ConfigError(f"The 'jobs' parameter must be an int in the range [1, inf). Got {jobs!r} instead.")
+    if jobs is not None:
+        check_int("", "jobs", jobs, 1)
     model = load_model(model_dir)
     jobs = jobs or auto_jobs(model.kind, sum(Path(p).stat().st_size for p in paths if Path(p).is_file()))
     if runtime == "onnx":

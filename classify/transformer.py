@@ -36,7 +36,7 @@ from scipy.special import expit
 
 from .codebook import Codebook
 from .cues import CueMatcher
-from .errors import ConfigError, ModelError
+from .errors import ConfigError, ModelError, check_float, check_folds, check_int
 from .model import Model, Probas, as_paragraphs, check_fitted, gold_targets, now_iso, versions
 from .splits import group_folds, stacked_targets
 from .stacking import apply_stacker, fit_stacker, post_hits
@@ -75,20 +75,13 @@ class TransformerConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        checks = {"max_length": (8, 512), "epochs": (1, 1000), "batch_posts": (1, 10_000), "batch_size": (1, 100_000)}
-        for name, (lo, hi) in checks.items():
-            v = getattr(self, name)
-            if not isinstance(v, int) or not lo <= v <= hi:
-                raise ConfigError(f"The '{name}' parameter of TransformerConfig must be an int in the range [{lo}, {hi}]. Got {v!r} instead.")
-        if not isinstance(self.n_trainable_layers, int) or self.n_trainable_layers < 0:
-            raise ConfigError(f"The 'n_trainable_layers' parameter of TransformerConfig must be an int >= 0. Got {self.n_trainable_layers!r} instead.")
-        if not isinstance(self.cue_prior, (int, float)) or not 0 <= self.cue_prior <= 100:
-            raise ConfigError(f"The 'cue_prior' parameter of TransformerConfig must be a float in the range [0, 100]. Got {self.cue_prior!r} instead.")
+        for name, (lo, hi) in {"max_length": (8, 512), "epochs": (1, 1000), "batch_posts": (1, 10_000),
+                               "batch_size": (1, 100_000), "n_trainable_layers": (0, 1000)}.items():
+            check_int("TransformerConfig", name, getattr(self, name), lo, hi)
+        check_float("TransformerConfig", "cue_prior", self.cue_prior, 0, 100)
         for name in ("lr_encoder", "lr_heads"):
-            if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) <= 0:
-                raise ConfigError(f"The '{name}' parameter of TransformerConfig must be a float in the range (0, inf). Got {getattr(self, name)!r} instead.")
-        if not isinstance(self.threshold_folds, int) or self.threshold_folds < 0 or self.threshold_folds == 1:
-            raise ConfigError(f"The 'threshold_folds' parameter of TransformerConfig must be 0 or an int >= 2. Got {self.threshold_folds!r} instead.")
+            check_float("TransformerConfig", name, getattr(self, name), 0, lo_open=True)
+        check_folds("TransformerConfig", "threshold_folds", self.threshold_folds)
 
     @classmethod
     def from_dict(cls, d: dict) -> TransformerConfig:
