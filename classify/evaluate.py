@@ -28,11 +28,13 @@ import pandas as pd
 from . import metrics as M
 from ._cli import make_parser, run_main
 from .codebook import Codebook
-from .errors import ConfigError, check_int
+from .errors import ConfigError, InputError, check_int
 from .model import Model, gold_targets, model_class
 from .splits import group_folds, stacked_targets
 
 DEFAULT_GOLD = Path("labels/gold.jsonl")
+DEFAULT_TRANSLATIONS = Path("labels/translations_ru.jsonl")
+"""Russian translations of the English gold posts, paragraph for paragraph (see labels/README.md)."""
 N_BOOT = 1000
 HEADLINE = {"topics": "micro_f1", "frames": "macro_f1", "stance_west": "macro_f1"}
 
@@ -245,6 +247,57 @@ def cross_lingual(gold: pd.DataFrame, factory: Callable[[], Model], codebook: Co
     return out
 
 
+def load_translations(path: Path) -> dict[str, list[str]]:
+    """``post_id -> Russian paragraphs``; an absent file gives ``{}`` (the check is then skipped)."""
+    if not Path(path).exists():
+        return {}
+    out = {}
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rec = json.loads(line)
+                out[str(rec["post_id"])] = [str(p) for p in rec["paragraphs"]]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise InputError(f"{path}:{n}: not a translation record ({exc}); expected {{\"post_id\": ..., \"paragraphs\": [...]}}") from None
+    return out
+
+
+def translated_transfer(gold: pd.DataFrame, factory: Callable[[], Model], codebook: Codebook,
+                        translations: dict[str, list[str]], seed: int) -> tuple[OOF, OOF, pd.DataFrame] | None:
+    """English-only training, scored on held-out English posts and on their Russian translations.
+
+    The English posts that have a translation are split in two folds over their groups; a model
+    trained on one fold's English posts (nothing else) scores the other fold's posts in English
+    and in Russian. Same posts, same labels, same models: the difference between the two is the
+    cost of crossing the language. Returns the two out-of-fold sets and the posts, or ``None``.
+    """
+    en = gold[(gold["lang"] == "en") & gold["post_id"].astype(str).isin(translations)].reset_index(drop=True)
+    if len(en) < 8:
+        return None
+    Yt, Yf, ys = gold_targets(en, codebook)
+    groups = post_groups(en)
+    n, T, F, S = len(en), len(codebook.topics), len(codebook.frames), len(codebook.stances)
+
+    def empty() -> OOF:
+        return OOF(np.zeros((1, n, T)), np.zeros((1, n, F)), np.zeros((1, n, S)), np.zeros((1, n, T), bool),
+                   np.zeros((1, n, F), bool), np.zeros((1, n), int), np.zeros((1, n, F), int), np.zeros((1, n), int))
+
+    out = {"en": empty(), "ru": empty()}
+    Y = stacked_targets(Yt, Yf, ys, S)
+    for k, (tr, te) in enumerate(group_folds(Y, groups, n_splits=2, seed=seed)):
+        model = factory().fit(en.iloc[tr], en.iloc[tr].reset_index(drop=True), groups=[groups[i] for i in tr])
+        ru = [translations[str(pid)] for pid in en["post_id"].iloc[te]]
+        for lang, posts in (("en", en.iloc[te]), ("ru", ru)):
+            pr = model.predict_proba(posts)
+            o = out[lang]
+            o.topics_p[0, te], o.frames_p[0, te], o.stance_p[0, te] = pr.topics, pr.frames, pr.stance
+            o.topics_y[0, te] = pr.topics >= model.threshold_vector("topics")
+            o.frames_y[0, te] = pr.frames >= model.threshold_vector("frames")
+            o.stance_y[0, te] = pr.stance.argmax(1)
+            o.fold[0, te] = k
+    return out["en"], out["ru"], en
+
+
 def predictions_frame(gold: pd.DataFrame, oofs: dict[str, OOF], codebook: Codebook) -> pd.DataFrame:
     """Out-of-fold predictions, one row per model, repeat and post."""
     rows = []
@@ -266,7 +319,8 @@ def predictions_frame(gold: pd.DataFrame, oofs: dict[str, OOF], codebook: Codebo
 
 def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("baseline", "transformer", "cue_rule"),
              folds: int = 5, repeats: int = 2, seed: int = 0, configs: dict[str, dict] | None = None,
-             out_dir: str | Path | None = "eval", progress: bool = False, n_boot: int = N_BOOT) -> dict[str, Any]:
+             out_dir: str | Path | None = "eval", progress: bool = False, n_boot: int = N_BOOT,
+             translations_path: str | Path | None = DEFAULT_TRANSLATIONS) -> dict[str, Any]:
     """Run the protocol for every model kind and write the report; returns the metrics dict.
 
     Parameters
@@ -280,6 +334,9 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
         Hyperparameters per kind (as in ``--config``).
     out_dir : path or None
         Where ``<run-id>/`` and ``latest/`` go; ``None`` writes nothing.
+    translations_path : path or None
+        Russian translations of English gold posts for the English-to-Russian transfer check
+        (``translated_transfer``); skipped when ``None`` or absent.
     """
     from .labels import load_gold
 
@@ -291,6 +348,8 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
     weights = M.group_weights(groups, n_boot, seed)
     say = _printer(progress)
     oofs: dict[str, OOF] = {}
+    transfer: dict[str, tuple[OOF, OOF, pd.DataFrame]] = {}
+    translations = load_translations(translations_path) if translations_path else {}
     result: dict[str, Any] = {
         "protocol": {"folds": folds, "repeats": repeats, "split_seeds": [seed + r for r in range(repeats)], "n_boot": n_boot,
                      "splitter": "MultilabelStratifiedKFold over duplicate/translation groups", "zero_division": 0},
@@ -314,6 +373,11 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
                                    "fit_seconds_mean": round(float(np.mean(oofs[kind].fit_seconds)), 2)}
         say(f"{kind}: cross-lingual check")
         result["cross_lingual"][kind] = cross_lingual(gold, factory, codebook)
+        if translations:
+            say(f"{kind}: English-only training, scored on Russian translations")
+            tt = translated_transfer(gold, factory, codebook, translations, seed)
+            if tt is not None:
+                transfer[kind] = tt
         result["errors"] += worst_errors(gold, oofs[kind], codebook, kind)
     Yt, Yf, ys = gold_targets(gold, codebook)
     truth = {"topics": Yt, "frames": Yf, "stance_west": ys}
@@ -324,6 +388,8 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
                 task: M.paired_difference(_task_stat(task, truth[task], oofs[a], codebook),
                                           _task_stat(task, truth[task], oofs[b], codebook), weights)
                 for task in ("topics", "frames", "stance_west")}
+    if transfer:
+        result["translated_transfer"] = transfer_metrics(transfer, codebook, n_boot, seed)
     result["ranking"] = rank_models(result)
     if out_dir is not None:
         from .report import write_report
@@ -331,6 +397,35 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
         run_dir = write_report(result, predictions_frame(gold, oofs, codebook), Path(out_dir))
         result["run_dir"] = str(run_dir)
     return result
+
+
+def transfer_metrics(transfer: dict[str, tuple[OOF, OOF, pd.DataFrame]], codebook: Codebook, n_boot: int,
+                     seed: int) -> dict[str, Any]:
+    """Scores with 95% intervals on the English originals and the Russian translations, the
+    English - Russian gap per model, and paired differences between models on the Russian side."""
+    any_en = next(iter(transfer.values()))[2]
+    Yt, Yf, ys = gold_targets(any_en, codebook)
+    truth = {"topics": Yt, "frames": Yf, "stance_west": ys}
+    weights = M.group_weights(post_groups(any_en), n_boot, seed)
+    out: dict[str, Any] = {"n_posts": len(any_en), "models": {}, "paired_ru": {},
+                           "protocol": "2 folds over the English posts' groups; trained on English only; "
+                                       "each held-out post scored in English and in its Russian translation"}
+    for kind, (en, ru, _) in transfer.items():
+        m: dict[str, Any] = {}
+        for task in HEADLINE:
+            se, sr = _task_stat(task, truth[task], en, codebook), _task_stat(task, truth[task], ru, codebook)
+            m[task] = {"en": {"mean": se(np.ones(len(any_en))), **M.bootstrap(se, weights)},
+                       "ru": {"mean": sr(np.ones(len(any_en))), **M.bootstrap(sr, weights)},
+                       "ru_minus_en": M.paired_difference(sr, se, weights)}
+        out["models"][kind] = m
+    kinds = list(transfer)
+    for a_i, a in enumerate(kinds):
+        for b in kinds[a_i + 1:]:
+            out["paired_ru"][f"{a} - {b}"] = {
+                task: M.paired_difference(_task_stat(task, truth[task], transfer[a][1], codebook),
+                                          _task_stat(task, truth[task], transfer[b][1], codebook), weights)
+                for task in HEADLINE}
+    return out
 
 
 def rank_models(result: dict[str, Any]) -> list[str]:
@@ -368,12 +463,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="first split seed and model seed")
     parser.add_argument("--config", type=Path, default=None, help="JSON file: {kind: {hyperparameter: value}}")
     parser.add_argument("--out", type=Path, default=Path("eval"), help="report directory (run-id/ and latest/)")
+    parser.add_argument("--translations", type=Path, default=DEFAULT_TRANSLATIONS,
+                        help="Russian translations of English gold posts for the English-to-Russian transfer check (skipped if absent)")
     args = parser.parse_args(argv)
 
     def job() -> int:
         configs = load_config(args.config)
         res = evaluate(args.gold, models=[m.strip() for m in args.models.split(",") if m.strip()], folds=args.folds,
-                       repeats=args.repeats, seed=args.seed, configs=configs, out_dir=args.out, progress=True)
+                       repeats=args.repeats, seed=args.seed, configs=configs, out_dir=args.out, progress=True,
+                       translations_path=args.translations)
         print(summary_table(res))
         print(f"report: {res.get('run_dir')}")
         return 0

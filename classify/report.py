@@ -496,6 +496,36 @@ def paired_table(result: dict[str, Any]) -> Table | None:
                  anchor="paired", breaks=breaks)
 
 
+TRANSLATION_NOTE = "made by a language-model helper session, paragraph for paragraph, see labels/README.md"
+
+
+def transfer_table(result: dict[str, Any]) -> Table | None:
+    """English-only training scored on the English originals and their Russian translations."""
+    tt = result.get("translated_transfer") or {}
+    if not tt.get("models"):
+        return None
+    head = _headline(result, model_order(result))
+    kinds = [k for k in model_order(result) if k in tt["models"]] + [k for k in tt["models"] if k not in result.get("models", {})]
+    rows, breaks = [], set()
+    for k in kinds:
+        breaks.add(len(rows))
+        for i, task in enumerate(TASKS):
+            m = tt["models"][k][task]
+            d = m["ru_minus_en"]
+            rows.append([txt(f"**{model_name(k)}**" if i == 0 else ""), txt(f"{TASK_NAMES[task]} ({head[task]})"),
+                         txt(f"{f3(m['en']['mean'])} {fci(m['en'].get('ci'))}"), txt(f"{f3(m['ru']['mean'])} {fci(m['ru'].get('ci'))}"),
+                         txt(f"{d['diff']:+.3f} {fci(d.get('ci'))}")])
+    for pair, tasks in (tt.get("paired_ru") or {}).items():
+        breaks.add(len(rows))
+        a, _, b = pair.partition(" - ")
+        for i, task in enumerate(TASKS):
+            d = tasks[task]
+            rows.append([txt(f"**{model_name(a)} − {model_name(b)}, Russian**" if i == 0 else ""), txt(f"{TASK_NAMES[task]} ({head[task]})"),
+                         txt(""), txt(f"{d['diff']:+.3f} {fci(d.get('ci'))}"), txt(f"P(not better) {f2(d.get('p_not_better'))}")])
+    return Table(["model", "task", "English originals [95% CI]", "Russian translations [95% CI]", "Russian − English"], rows,
+                 "llrrr", anchor="translated-transfer", breaks=breaks)
+
+
 def cross_lingual_table(result: dict[str, Any]) -> Table | None:
     cl = result.get("cross_lingual") or {}
     if not cl:
@@ -855,6 +885,13 @@ def build(result: dict[str, Any], run: str) -> list[Block]:
         b += [Heading("Cross-lingual transfer", 3, "cross-lingual-heading"), t,
               Para("Each model trained once on the English posts only and scored on the Russian posts and on all "
                    "non-English posts; point estimates without intervals.", cls="note")]
+    t = transfer_table(result)
+    if t:
+        tt = result["translated_transfer"]
+        b += [Heading("English to Russian transfer (translated posts)", 3, "translated-transfer-heading"), t,
+              Para(f"{tt['n_posts']} English gold posts and their Russian translations ({TRANSLATION_NOTE}); "
+                   f"{tt['protocol']}. Intervals from a bootstrap over groups; differences paired on the same resamples.",
+                   cls="note")]
     t = per_language_table(result)
     if t:
         b += [Heading("By language", 3, "per-language-heading"), t,

@@ -76,3 +76,40 @@ def test_metrics_structure_and_interval_covers_estimate(gold_file):
     assert "baseline - cue_rule" in res["paired"]
     assert set(res["cross_lingual"]["baseline"]) == {"ru", "non_en"}
     assert res["ranking"] == ["baseline"]
+
+
+def _write_translations(path, gold, make):
+    with path.open("w", encoding="utf-8") as fh:
+        for pid, paras, lang in zip(gold["post_id"], gold["paragraphs"], gold["lang"]):
+            if lang == "en":
+                fh.write(json.dumps({"post_id": pid, "paragraphs": [make(p) for p in paras]}, ensure_ascii=False) + "\n")
+
+
+def test_translated_transfer_identity_and_garbage(gold_file, tmp_path):
+    """Same models score the originals and their 'translations': identical text gives a zero gap,
+    text without the cues loses what the cues found."""
+    from conftest import make_gold
+
+    g = make_gold()
+    kw = dict(models=["baseline", "cue_rule"], folds=3, repeats=1, out_dir=None, n_boot=50, configs={"baseline": {"threshold_folds": 0}})
+    same = tmp_path / "same.jsonl"
+    _write_translations(same, g, lambda p: p)
+    res = evaluate(gold_file, translations_path=same, **kw)["translated_transfer"]
+    assert res["n_posts"] == int((g["lang"] == "en").sum())
+    for kind in ("baseline", "cue_rule"):
+        for task in ("topics", "frames", "stance_west"):
+            assert res["models"][kind][task]["ru_minus_en"]["diff"] == 0.0
+    assert "baseline - cue_rule" in res["paired_ru"]
+    junk = tmp_path / "junk.jsonl"
+    _write_translations(junk, g, lambda p: "lorem ipsum dolor")
+    res = evaluate(gold_file, translations_path=junk, **kw)["translated_transfer"]
+    assert res["models"]["cue_rule"]["topics"]["ru"]["mean"] == 0.0 < res["models"]["cue_rule"]["topics"]["en"]["mean"]
+
+
+def test_bad_translations_file_is_one_line_error(gold_file, tmp_path):
+    from classify.errors import InputError
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"post_id": "p00"}\n')
+    with pytest.raises(InputError, match=r"bad.jsonl:1: not a translation record"):
+        evaluate(gold_file, models=["cue_rule"], folds=3, repeats=1, out_dir=None, n_boot=10, translations_path=bad)
