@@ -252,14 +252,26 @@ def read_file(path: Path, opts: ReadOptions) -> Iterator[RawPost | Skipped]:
 
 
 # --------------------------------------------------------------------------- the pipeline
-def finish_post(raw: RawPost, opts: ReadOptions) -> dict | Skipped:
-    """Clean one raw post into an output row (without ``dup_group``), or skip it with a reason."""
+def post_identity(raw: RawPost, opts: ReadOptions) -> tuple[list[str], str] | Skipped:
+    """The cleaned paragraphs and the ``post_id`` of a raw post, or why it is skipped (too long).
+
+    The one place a post's id is made: ``finish_post`` and the Ray engine's driver both call it.
+    """
     if len(raw.text) > opts.max_chars:
         return Skipped(raw.source, raw.locator, f"post of {len(raw.text):,} characters is over the limit of {opts.max_chars:,} (--max-chars)")
     paragraphs = clean_paragraphs(raw.text)
+    return paragraphs, make_post_id("\n".join(paragraphs), fallback=f"{raw.source}\x00{raw.locator}")
+
+
+def finish_post(raw: RawPost, opts: ReadOptions) -> dict | Skipped:
+    """Clean one raw post into an output row (without ``dup_group``), or skip it with a reason."""
+    ident = post_identity(raw, opts)
+    if isinstance(ident, Skipped):
+        return ident
+    paragraphs, post_id = ident
     text = "\n".join(paragraphs)
     return {
-        "post_id": make_post_id(text, fallback=f"{raw.source}\x00{raw.locator}"),
+        "post_id": post_id,
         "source": raw.source,
         "locator": raw.locator,
         "message_id": None if raw.message_id is None else str(raw.message_id),

@@ -47,7 +47,7 @@ import pandas as pd
 
 from ._cli import atomic_write
 from .errors import ClassifyError, ConfigError, InputError, check_int
-from .ingest import ReadOptions, clean_paragraphs, finish_post, make_post_id, read_file
+from .ingest import ReadOptions, finish_post, post_identity, read_file
 from .readers.base import RawPost, Skipped
 from .tag import (
     CACHE_POSTS,
@@ -202,13 +202,11 @@ def post_blocks(files: Sequence[Path], opts: ReadOptions, skipped: list[Skipped]
     n = 0
     for path in files:
         for item in read_file(Path(path), opts):
-            if not isinstance(item, Skipped) and len(item.text) > opts.max_chars:
-                item = finish_post(item, opts)  # the ingest's own "over the limit" item
-            if isinstance(item, Skipped):
-                skipped.append(item)
+            ident = item if isinstance(item, Skipped) else post_identity(item, opts)  # as finish_post makes it
+            if isinstance(ident, Skipped):
+                skipped.append(ident)
                 continue
-            paragraphs = clean_paragraphs(item.text)  # the post id exactly as finish_post makes it
-            post_id = make_post_id("\n".join(paragraphs), fallback=f"{item.source}\x00{item.locator}")
+            paragraphs, post_id = ident
             tag_paragraphs = None
             if paragraphs:
                 known = first.get(post_id)
