@@ -229,24 +229,6 @@ def _labels(t: np.ndarray, f: np.ndarray, s: int, cb: Codebook) -> dict[str, Any
             "stance_west": cb.stances[int(s)]}
 
 
-def cross_lingual(gold: pd.DataFrame, factory: Callable[[], Model], codebook: Codebook) -> dict[str, Any]:
-    """Train on English posts only; score the Russian (and all non-English) posts."""
-    en = gold[gold["lang"] == "en"]
-    out: dict[str, Any] = {}
-    model = factory().fit(en, en.reset_index(drop=True), groups=post_groups(en))
-    for name, part in (("ru", gold[gold["lang"] == "ru"]), ("non_en", gold[gold["lang"] != "en"])):
-        if part.empty:
-            out[name] = {"n": 0}
-            continue
-        Yt, Yf, ys = gold_targets(part, codebook)
-        pr = model.predict_proba(part)
-        out[name] = {"n": int(len(part)),
-                     "topics": M.multilabel_f1(Yt, pr.topics >= model.threshold_vector("topics"))["micro_f1"],
-                     "frames": M.multilabel_f1(Yf, pr.frames >= model.threshold_vector("frames"), cols=gold_targets(gold, codebook)[1].sum(0) > 0)["macro_f1"],
-                     "stance_west": M.stance_f1(ys, pr.stance.argmax(1), codebook.stances)["macro_f1"]}
-    return out
-
-
 def load_translations(path: Path) -> dict[str, list[str]]:
     """``post_id -> Russian paragraphs``; an absent file gives ``{}`` (the check is then skipped)."""
     if not Path(path).exists():
@@ -262,40 +244,62 @@ def load_translations(path: Path) -> dict[str, list[str]]:
     return out
 
 
-def translated_transfer(gold: pd.DataFrame, factory: Callable[[], Model], codebook: Codebook,
-                        translations: dict[str, list[str]], seed: int) -> tuple[OOF, OOF, pd.DataFrame] | None:
-    """English-only training, scored on held-out English posts and on their Russian translations.
+def english_only(gold: pd.DataFrame, factory: Callable[[], Model], codebook: Codebook, translations: dict[str, list[str]],
+                 seed: int) -> tuple[dict[str, Any], tuple[OOF, OOF, pd.DataFrame] | None]:
+    """The cross-lingual checks: models trained on English posts only, in 2 folds over their groups.
 
-    The English posts that have a translation are split in two folds over their groups; a model
-    trained on one fold's English posts (nothing else) scores the other fold's posts in English
-    and in Russian. Same posts, same labels, same models: the difference between the two is the
-    cost of crossing the language. Returns the two out-of-fold sets and the posts, or ``None``.
+    Each fold's model (trained on the other fold's English posts, nothing else) scores
+
+    * the real Russian posts and all non-English posts: ``cross_lingual`` holds the mean of the two
+      models' scores (point estimates; there are only a few such posts);
+    * the held-out English posts that have a Russian translation, in English and in Russian. Same
+      posts, same labels, same models: the difference is the cost of crossing the language. These
+      out-of-fold sets (and the posts) are returned for ``transfer_metrics``, or ``None`` without
+      translations.
     """
-    en = gold[(gold["lang"] == "en") & gold["post_id"].astype(str).isin(translations)].reset_index(drop=True)
-    if len(en) < 8:
-        return None
+    en = gold[gold["lang"] == "en"].reset_index(drop=True)
     Yt, Yf, ys = gold_targets(en, codebook)
     groups = post_groups(en)
-    n, T, F, S = len(en), len(codebook.topics), len(codebook.frames), len(codebook.stances)
+    has = en["post_id"].astype(str).isin(translations).to_numpy()
+    sub = np.flatnonzero(has)
+    n, T, F, S = len(sub), len(codebook.topics), len(codebook.frames), len(codebook.stances)
 
     def empty() -> OOF:
         return OOF(np.zeros((1, n, T)), np.zeros((1, n, F)), np.zeros((1, n, S)), np.zeros((1, n, T), bool),
                    np.zeros((1, n, F), bool), np.zeros((1, n), int), np.zeros((1, n, F), int), np.zeros((1, n), int))
 
-    out = {"en": empty(), "ru": empty()}
-    Y = stacked_targets(Yt, Yf, ys, S)
-    for k, (tr, te) in enumerate(group_folds(Y, groups, n_splits=2, seed=seed)):
+    oof = {"en": empty(), "ru": empty()}
+    pos = {int(i): k for k, i in enumerate(sub)}  # row of en -> row of the translated subset
+    frame_cols = gold_targets(gold, codebook)[1].sum(0) > 0
+    real = {name: part for name, part in (("ru", gold[gold["lang"] == "ru"]), ("non_en", gold[gold["lang"] != "en"]))}
+    scores: dict[str, list[dict[str, float]]] = {name: [] for name in real}
+    for k, (tr, te) in enumerate(group_folds(stacked_targets(Yt, Yf, ys, S), groups, n_splits=2, seed=seed)):
         model = factory().fit(en.iloc[tr], en.iloc[tr].reset_index(drop=True), groups=[groups[i] for i in tr])
-        ru = [translations[str(pid)] for pid in en["post_id"].iloc[te]]
-        for lang, posts in (("en", en.iloc[te]), ("ru", ru)):
+        for name, part in real.items():
+            if not part.empty:
+                pt, pf, ps = gold_targets(part, codebook)
+                pr = model.predict_proba(part)
+                scores[name].append({
+                    "topics": M.multilabel_f1(pt, pr.topics >= model.threshold_vector("topics"))["micro_f1"],
+                    "frames": M.multilabel_f1(pf, pr.frames >= model.threshold_vector("frames"), cols=frame_cols)["macro_f1"],
+                    "stance_west": M.stance_f1(ps, pr.stance.argmax(1), codebook.stances)["macro_f1"]})
+        te_t = [i for i in te if has[i]]
+        if not te_t:
+            continue
+        rows = [pos[int(i)] for i in te_t]
+        ru = [translations[str(pid)] for pid in en["post_id"].iloc[te_t]]
+        for lang, posts in (("en", en.iloc[te_t]), ("ru", ru)):
             pr = model.predict_proba(posts)
-            o = out[lang]
-            o.topics_p[0, te], o.frames_p[0, te], o.stance_p[0, te] = pr.topics, pr.frames, pr.stance
-            o.topics_y[0, te] = pr.topics >= model.threshold_vector("topics")
-            o.frames_y[0, te] = pr.frames >= model.threshold_vector("frames")
-            o.stance_y[0, te] = pr.stance.argmax(1)
-            o.fold[0, te] = k
-    return out["en"], out["ru"], en
+            o = oof[lang]
+            o.topics_p[0, rows], o.frames_p[0, rows], o.stance_p[0, rows] = pr.topics, pr.frames, pr.stance
+            o.topics_y[0, rows] = pr.topics >= model.threshold_vector("topics")
+            o.frames_y[0, rows] = pr.frames >= model.threshold_vector("frames")
+            o.stance_y[0, rows] = pr.stance.argmax(1)
+            o.fold[0, rows] = k
+    cross = {name: ({"n": int(len(real[name])), **{t: float(np.mean([s[t] for s in scores[name]])) for t in HEADLINE}}
+                    if scores[name] else {"n": 0}) for name in real}
+    transfer = (oof["en"], oof["ru"], en.iloc[sub].reset_index(drop=True)) if n >= 8 else None
+    return cross, transfer
 
 
 def predictions_frame(gold: pd.DataFrame, oofs: dict[str, OOF], codebook: Codebook) -> pd.DataFrame:
@@ -336,7 +340,7 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
         Where ``<run-id>/`` and ``latest/`` go; ``None`` writes nothing.
     translations_path : path or None
         Russian translations of English gold posts for the English-to-Russian transfer check
-        (``translated_transfer``); skipped when ``None`` or absent.
+        (``english_only``); that part is skipped when ``None`` or absent.
     """
     from .labels import load_gold
 
@@ -371,13 +375,10 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
         result["models"][kind] = model_metrics(gold, oofs[kind], codebook, weights)
         result["timings"][kind] = {"cv_seconds": round(time.perf_counter() - t0, 1),
                                    "fit_seconds_mean": round(float(np.mean(oofs[kind].fit_seconds)), 2)}
-        say(f"{kind}: cross-lingual check")
-        result["cross_lingual"][kind] = cross_lingual(gold, factory, codebook)
-        if translations:
-            say(f"{kind}: English-only training, scored on Russian translations")
-            tt = translated_transfer(gold, factory, codebook, translations, seed)
-            if tt is not None:
-                transfer[kind] = tt
+        say(f"{kind}: cross-lingual checks (English-only training)")
+        result["cross_lingual"][kind], tt = english_only(gold, factory, codebook, translations, seed)
+        if tt is not None:
+            transfer[kind] = tt
         result["errors"] += worst_errors(gold, oofs[kind], codebook, kind)
     Yt, Yf, ys = gold_targets(gold, codebook)
     truth = {"topics": Yt, "frames": Yf, "stance_west": ys}

@@ -101,6 +101,11 @@ def print_summary(res: TrainResult) -> None:
             ru = cl.get("ru", {})
             if ru.get("n"):
                 print(f"cross-lingual ({kind}, trained on en, scored on {ru['n']} ru posts): topics micro-F1 {ru['topics']:.3f}")
+        tt = res.metrics.get("translated_transfer") or {}
+        for kind, m in tt.get("models", {}).items():
+            t = m["topics"]
+            print(f"en -> ru ({kind}, trained on en, {tt['n_posts']} posts in English / in Russian translation): topics micro-F1 "
+                  f"{t['en']['mean']:.3f} / {t['ru']['mean']:.3f}, frames macro-F1 {m['frames']['en']['mean']:.3f} / {m['frames']['ru']['mean']:.3f}")
     for kind, secs in res.train_seconds.items():
         cv = res.metrics.get("timings", {}).get(kind, {}).get("cv_seconds") if res.metrics else None
         extra = f", cross-validation {cv:.0f} s" if cv is not None else ""
