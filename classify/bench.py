@@ -9,14 +9,19 @@ and max. Dumps of N posts are made by replicating the sample dumps with varied t
 and shuffled words per copy, so duplicate detection does not make them free). Memory is the peak
 RSS of a fresh child process running the job, so runs do not pollute each other.
 Two kinds of tagging figure: ``tag`` is the whole ``classify.tag`` command in a fresh process
-(reading, cleaning, language ID, model, writing Parquet); ``model`` is the model alone on posts
-already ingested (``Model.predict`` on batches of 256 posts), the part this benchmark optimises.
+(reading, cleaning, language ID, model, writing Parquet), for the baseline with its default
+``--jobs`` (worker processes on every core) and with one process, for the transformer with
+PyTorch and with ONNX Runtime (``--runtime onnx``, when installed); ``model`` is the model alone
+in one process on posts already ingested (``Model.predict`` on batches of 256 posts). The faster
+transformer paths (ONNX Runtime, int8) are compared with PyTorch fp32 on the sample dumps: posts
+with the same labels, largest probability difference.
 The reference figures: the machine's fp32 matrix-multiply rate (torch, GFLOP/s, 2 threads), the
 transformer's achieved rate (encoder FLOPs of the tokens it encoded / model seconds, see
 ``classify.transformer.encoder_flops``) as a fraction of it, and a plain ``transformers``
 ``feature-extraction`` pipeline loop over the posts of the sample dumps with the same fine-tuned
-model and heads (one call per paragraph, no deduplication, no length bucketing), against
-``classify.tag`` on the same dumps, with the largest probability difference between the two.
+model, heads and cue stacking (one call per paragraph, no deduplication, no length bucketing),
+against ``classify.tag`` on the same dumps, both timed with their model loading, with the largest
+probability difference between the two.
 """
 
 from __future__ import annotations

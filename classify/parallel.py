@@ -35,18 +35,23 @@ def auto_jobs(kind: str, input_bytes: int) -> int:
     """Default worker count: every core (at most 4) for the baseline on inputs of 2 MB or more; 1 for
     smaller inputs, and for the transformer, whose PyTorch or ONNX Runtime kernels already use
     every core of this process."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if kind == "transformer" or input_bytes < PARALLEL_MIN_BYTES:
         return 1
-    return max(1, min(4, cores))
+    return max(1, min(4, _cores()))
 
 
-def _init(model_dir: str, runtime: str, opts: ReadOptions) -> None:
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _init(model_dir: str, runtime: str, opts: ReadOptions, threads: int) -> None:
     from .model import load_model
+    from .transformer import THREADS_ENV
 
+    os.environ[THREADS_ENV] = str(threads)  # N workers share the cores instead of each taking them all
     model = load_model(model_dir)
     if runtime == "onnx":
-        model.use_onnx(threads=1)
+        model.use_onnx(threads=threads)
     _STATE.update(model=model, opts=opts)
 
 
@@ -79,7 +84,7 @@ def parallel_batches(paths: Iterable[str | Path], opts: ReadOptions, *, model_di
                      batch_size: int, skipped: list[Skipped]) -> Iterator[tuple[list[dict], dict[str, dict]]]:
     """``(posts, predictions by post id)`` per batch, in input order; skipped items go to ``skipped``."""
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_init,
-                             initargs=(str(model_dir), runtime, opts)) as pool:
+                             initargs=(str(model_dir), runtime, opts, max(1, _cores() // jobs))) as pool:
         inflight: deque = deque()
         try:
             for chunk in _chunks(_raw_items(paths, opts), batch_size):

@@ -92,10 +92,14 @@ class TransformerConfig:
         return cls(**d)
 
 
+THREADS_ENV = "CLASSIFY_THREADS"
+"""Torch threads per process; ``classify.parallel`` sets it so that worker processes share the cores."""
+
+
 def _torch():
     import torch
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(int(os.environ.get(THREADS_ENV) or max(1, min(2, os.cpu_count() or 1))))
     return torch
 
 
