@@ -69,7 +69,8 @@ def _raw_items(paths: Iterable[str | Path], opts: ReadOptions) -> Iterator:
         yield from read_file(Path(path), opts)
 
 
-def _chunks(it: Iterator, size: int) -> Iterator[list]:
+def batched(it: Iterable, size: int) -> Iterator[list]:
+    """Lists of ``size`` items (the last may be shorter), read lazily from ``it``."""
     batch: list = []
     for x in it:
         batch.append(x)
@@ -87,7 +88,7 @@ def parallel_batches(paths: Iterable[str | Path], opts: ReadOptions, *, model_di
                              initargs=(str(model_dir), runtime, opts, max(1, _cores() // jobs))) as pool:
         inflight: deque = deque()
         try:
-            for chunk in _chunks(_raw_items(paths, opts), batch_size):
+            for chunk in batched(_raw_items(paths, opts), batch_size):
                 inflight.append(pool.submit(_work, chunk))
                 if len(inflight) >= 2 * jobs:
                     yield _collect(inflight.popleft().result(), skipped)

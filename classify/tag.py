@@ -21,7 +21,7 @@ import shutil
 import sys
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from .errors import ConfigError, check_int
 from .ingest import ReadOptions, iter_posts
 from .model import Model, load_model
 from .onnxrt import RUNTIMES, check_runtime
-from .parallel import auto_jobs, parallel_batches
+from .parallel import auto_jobs, batched, parallel_batches
 from .readers.base import Skipped
 
 OUTPUT_COLUMNS = ("post_id", "message_id", "source", "locator", "date", "channel", "lang", "topics", "frames",
@@ -87,17 +87,6 @@ def _status(post: dict) -> str:
     if not post["empty_text"]:
         return "ok"
     return "media_only" if post.get("media") else "empty"
-
-
-def _batches(it: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    batch: list[dict] = []
-    for x in it:
-        batch.append(x)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def predict_first_copies(model: Model, posts: list[dict]) -> dict[str, dict]:
@@ -284,7 +273,7 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
         batches: Iterator[tuple[list[dict], dict | None]] = parallel_batches(
             paths, opts or ReadOptions(), model_dir=model_dir, runtime=runtime, jobs=jobs, batch_size=batch_size, skipped=summary.skipped)
     else:
-        batches = ((b, None) for b in _batches(iter_posts(paths, opts, summary.skipped), batch_size))
+        batches = ((b, None) for b in batched(iter_posts(paths, opts, summary.skipped), batch_size))
     skip = writer.done_rows
     cache: OrderedDict = OrderedDict()
     bar = _progress(progress)
