@@ -55,13 +55,22 @@ def _init(model_dir: str, runtime: str, opts: ReadOptions, threads: int) -> None
     _STATE.update(model=model, opts=opts)
 
 
+ROW_FIELDS = ("post_id", "message_id", "source", "locator", "date", "channel", "lang", "empty_text", "media")
+"""What the parent needs of a cleaned post to write its row (not its text or paragraphs)."""
+
+
 def _work(items: list) -> tuple[list, dict[str, dict]]:
-    """Clean a batch of raw posts and predict the first copy of each post id."""
+    """Clean a batch of raw posts and predict the first copy of each post id.
+
+    Returns the posts reduced to ``ROW_FIELDS`` and the encoded predictions: the text went one
+    way already, sending it back would only cost pickling.
+    """
     from .tag import predict_first_copies
 
     opts = _STATE["opts"]
     finished = [it if isinstance(it, Skipped) else finish_post(it, opts) for it in items]
-    return finished, predict_first_copies(_STATE["model"], [p for p in finished if not isinstance(p, Skipped)])
+    predicted = predict_first_copies(_STATE["model"], [p for p in finished if not isinstance(p, Skipped)])
+    return [it if isinstance(it, Skipped) else {k: it[k] for k in ROW_FIELDS} for it in finished], predicted
 
 
 def _raw_items(paths: Iterable[str | Path], opts: ReadOptions) -> Iterator:

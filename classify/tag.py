@@ -90,7 +90,7 @@ def _status(post: dict) -> str:
 
 
 def predict_first_copies(model: Model, posts: list[dict]) -> dict[str, dict]:
-    """Predictions of the first copy of each post id with text, by post id.
+    """Encoded predictions (``encode_prediction``) of the first copy of each post id with text, by post id.
 
     Copies share a post_id but may differ in emoji or case: the first one is tagged, for all of
     them (as when the copies fall in different batches: see ``tag_batch``).
@@ -102,7 +102,30 @@ def predict_first_copies(model: Model, posts: list[dict]) -> dict[str, dict]:
     if not first:
         return {}
     pred = model.predict([p["paragraphs"] for p in first.values()])
-    return dict(zip(first, pred.to_dict("records")))
+    return dict(zip(first, map(encode_prediction, pred.to_dict("records"))))
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def encode_prediction(pred: dict) -> dict:
+    """A prediction as its output columns, the lists and maps already JSON text.
+
+    Why: the JSON is made once per distinct post (in a worker process when ``--jobs`` > 1) and the
+    first-copy cache holds compact strings instead of nested dicts of floats, so neither the
+    parent's writing nor its memory grows with the number of labels and paragraphs.
+    ``labels`` (not an output column) keeps the predicted ids for the closing summary.
+    """
+    out = {c: _dumps(pred[c]) for c in JSON_COLUMNS}
+    out["stance_west"] = pred["stance_west"]
+    out["labels"] = (*pred["topics"], *pred["frames"])
+    return out
+
+
+NO_PREDICTION = {"topics": "[]", "frames": "[]", "scores": "{}", "stance_scores": "{}", "evidence": "{}",
+                 "stance_west": None, "labels": ()}
+"""The columns of a post that is not tagged (``empty`` or ``media_only``)."""
 
 
 def tag_batch(model: Model | None, posts: list[dict], cache: OrderedDict, predicted: dict[str, dict] | None = None) -> list[dict]:
@@ -110,6 +133,7 @@ def tag_batch(model: Model | None, posts: list[dict], cache: OrderedDict, predic
 
     ``predicted``: predictions a worker made for this batch (``predict_first_copies`` over all of
     it); only those of posts not in ``cache`` are taken, so the rows equal the serial path's.
+    Rows hold the output columns as strings (``_to_frame``), plus ``labels``.
     """
     todo = [p for p in posts if p["post_id"] not in cache]
     if predicted is None:
@@ -121,28 +145,32 @@ def tag_batch(model: Model | None, posts: list[dict], cache: OrderedDict, predic
     rows = []
     for p in posts:
         status = _status(p)
-        pred = cache.get(p["post_id"]) if status == "ok" else None
+        pred = cache[p["post_id"]] if status == "ok" else NO_PREDICTION
         rows.append({
             "post_id": p["post_id"], "message_id": p["message_id"], "source": p["source"], "locator": p["locator"],
-            "date": p["date"], "channel": p["channel"], "lang": p["lang"],
-            "topics": pred["topics"] if pred else [], "frames": pred["frames"] if pred else [],
-            "stance_west": pred["stance_west"] if pred else None,
-            "scores": pred["scores"] if pred else {}, "stance_scores": pred["stance_scores"] if pred else {},
-            "evidence": pred["evidence"] if pred else {}, "status": status,
+            "date": p["date"], "channel": p["channel"], "lang": p["lang"], **pred, "status": status,
         })
     return rows
+
+
+def _str(v) -> str | None:
+    return None if v is None or (isinstance(v, float) and v != v) else str(v)
 
 
 def _to_frame(rows: list[dict]) -> pd.DataFrame:
     """Rows as a DataFrame of strings, maps/lists as JSON, so every format has the same columns.
 
-    ``read_tags`` decodes the JSON columns back into lists and dicts.
+    Rows from ``tag_batch`` are strings already; other values (lists, maps, numbers) are encoded
+    here. ``read_tags`` decodes the JSON columns back into lists and dicts.
     """
     df = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
-    for col in JSON_COLUMNS:
-        df[col] = df[col].map(lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True))
     for col in OUTPUT_COLUMNS:
-        df[col] = df[col].map(lambda v: None if v is None or (isinstance(v, float) and v != v) else str(v)).astype(object)
+        values = df[col].tolist()
+        if col in JSON_COLUMNS:
+            values = [v if isinstance(v, str) else _dumps(v) for v in values]
+        else:
+            values = [v if v is None or isinstance(v, str) else _str(v) for v in values]
+        df[col] = pd.Series(values, index=df.index, dtype=object)
     return df
 
 
@@ -292,7 +320,7 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
         rows = tag_batch(model, batch, cache, predicted)
         for r in rows:
             summary.status[r["status"]] += 1
-            summary.labels.update(r["topics"] + r["frames"])
+            summary.labels.update(r["labels"])
             if r["stance_west"]:
                 summary.stance[r["stance_west"]] += 1
         summary.n_tagged += len(rows)
