@@ -20,22 +20,26 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
 from ._cli import atomic_write, make_parser, run_main
 from .errors import ConfigError, InputError
+from .language import (  # noqa: F401 (re-exported)
+    LANGS,
+    OTHER_LANG,
+    UNKNOWN_LANG,
+    detect_language,
+    detect_post_language,
+    detect_post_languages,
+)
 from .readers.base import RawPost, Skipped
 
 COLUMNS = (
     "post_id", "source", "locator", "message_id", "channel", "date", "forwarded_from", "lang",
     "text", "paragraphs", "reactions", "media", "empty_text", "dup_group",
 )
-LANGS = ("en", "ru", "fr")
-OTHER_LANG = "other"
-UNKNOWN_LANG = "und"
 MAX_CHARS = 100_000
 MAX_FILE_BYTES = 2 * 1024**3
 NEAR_DUP_THRESHOLD = 0.8
@@ -76,54 +80,6 @@ def make_post_id(text: str, *, fallback: str = "") -> str:
     """
     key = normalise_for_match(text) or f"\x00empty\x00{fallback}"
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-
-
-@lru_cache(maxsize=1)
-def _identifier():
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=False)
-
-
-def detect_language(text: str) -> str:
-    """``en``, ``ru``, ``fr``, ``other``, or ``und`` for text without letters (offline, py3langid)."""
-    letters = re.sub(r"[\W\d_]", "", text)
-    if len(letters) < 3:
-        return UNKNOWN_LANG
-    code, _ = _identifier().classify(text)
-    return code if code in LANGS else OTHER_LANG
-
-
-def _sample(text: str, max_chars: int) -> str:
-    """Start, middle and end of a long text: enough to identify its language cheaply."""
-    if len(text) <= max_chars:
-        return text
-    third = max_chars // 3
-    mid = len(text) // 2
-    return text[:third] + "\n" + text[mid - third // 2 : mid + third // 2] + "\n" + text[-third:]
-
-
-CYRILLIC_RE = re.compile(r"[\u0400-\u04ff]")
-LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
-
-
-def detect_post_language(paragraphs: Sequence[str], max_chars: int = 240) -> str:
-    """The language of the post; a bilingual post gets the language of most of its letters.
-
-    Posts in one script get one identification over a sample of their text (start, middle, end).
-    Posts that mix Cyrillic and Latin script substantially (a Russian post with its English
-    version) are decided by a vote of their paragraphs weighted by letters. Both keep long dumps fast.
-    """
-    sample = _sample("\n".join(paragraphs), max_chars)
-    cyr = len(CYRILLIC_RE.findall(sample))
-    lat = len(LATIN_RE.findall(sample))
-    if min(cyr, lat) >= 0.2 * max(cyr + lat, 1):
-        weights: Counter[str] = Counter()
-        for p in paragraphs:
-            weights[detect_language(_sample(p, max_chars))] += len(re.sub(r"[\W\d_]", "", p))
-        weights.pop(UNKNOWN_LANG, None)
-        return weights.most_common(1)[0][0] if weights else UNKNOWN_LANG
-    return detect_language(sample)
 
 
 # --------------------------------------------------------------------------- reading files
@@ -265,26 +221,40 @@ def post_identity(raw: RawPost, opts: ReadOptions) -> tuple[list[str], str] | Sk
 
 def finish_post(raw: RawPost, opts: ReadOptions) -> dict | Skipped:
     """Clean one raw post into an output row (without ``dup_group``), or skip it with a reason."""
-    ident = post_identity(raw, opts)
-    if isinstance(ident, Skipped):
-        return ident
-    paragraphs, post_id = ident
-    text = "\n".join(paragraphs)
-    return {
-        "post_id": post_id,
-        "source": raw.source,
-        "locator": raw.locator,
-        "message_id": None if raw.message_id is None else str(raw.message_id),
-        "channel": raw.channel,
-        "date": raw.date,
-        "forwarded_from": raw.forwarded_from,
-        "lang": detect_post_language(paragraphs),
-        "text": text,
-        "paragraphs": paragraphs,
-        "reactions": dict(raw.reactions),
-        "media": bool(raw.media),
-        "empty_text": not paragraphs,
-    }
+    return finish_posts([raw], opts)[0]
+
+
+def finish_posts(raws: Sequence[RawPost], opts: ReadOptions) -> list[dict | Skipped]:
+    """``finish_post`` of each raw post; the languages of the batch are identified together (faster)."""
+    idents = [post_identity(raw, opts) for raw in raws]
+    kept = [ident for ident in idents if not isinstance(ident, Skipped)]
+    langs = iter(detect_post_languages([paragraphs for paragraphs, _ in kept]))
+    out: list[dict | Skipped] = []
+    for raw, ident in zip(raws, idents):
+        if isinstance(ident, Skipped):
+            out.append(ident)
+            continue
+        paragraphs, post_id = ident
+        out.append({
+            "post_id": post_id,
+            "source": raw.source,
+            "locator": raw.locator,
+            "message_id": None if raw.message_id is None else str(raw.message_id),
+            "channel": raw.channel,
+            "date": raw.date,
+            "forwarded_from": raw.forwarded_from,
+            "lang": next(langs),
+            "text": "\n".join(paragraphs),
+            "paragraphs": paragraphs,
+            "reactions": dict(raw.reactions),
+            "media": bool(raw.media),
+            "empty_text": not paragraphs,
+        })
+    return out
+
+
+FINISH_BATCH = 256
+"""Raw posts cleaned together by ``iter_posts`` (one language-identification call per batch)."""
 
 
 def iter_posts(
@@ -292,17 +262,30 @@ def iter_posts(
 ) -> Iterator[dict]:
     """Stream cleaned posts (no ``dup_group``) from files, appending skipped items to ``skipped``.
 
-    This is the streaming path used by tagging: memory does not grow with the dump.
+    This is the streaming path used by tagging: memory does not grow with the dump (raw posts are
+    cleaned in batches of ``FINISH_BATCH``).
     """
     opts = opts or ReadOptions()
-    for path in paths:
-        for item in read_file(Path(path), opts):
-            row = item if isinstance(item, Skipped) else finish_post(item, opts)
+    batch: list = []
+
+    def flush() -> Iterator[dict]:
+        raws = [it for it in batch if not isinstance(it, Skipped)]
+        finished = iter(finish_posts(raws, opts))
+        for item in batch:
+            row = item if isinstance(item, Skipped) else next(finished)
             if isinstance(row, Skipped):
                 if skipped is not None:
                     skipped.append(row)
                 continue
             yield row
+        batch.clear()
+
+    for path in paths:
+        for item in read_file(Path(path), opts):
+            batch.append(item)
+            if len(batch) >= FINISH_BATCH:
+                yield from flush()
+    yield from flush()
 
 
 def group_duplicates(texts: Sequence[str], ids: Sequence[str], threshold: float = NEAR_DUP_THRESHOLD) -> list[str]:

@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from .ingest import ReadOptions, finish_post, read_file
+from .ingest import ReadOptions, finish_posts, read_file
 from .readers.base import Skipped
 
 _STATE: dict = {}
@@ -68,7 +68,8 @@ def _work(items: list) -> tuple[list, dict[str, dict]]:
     from .tag import predict_first_copies
 
     opts = _STATE["opts"]
-    finished = [it if isinstance(it, Skipped) else finish_post(it, opts) for it in items]
+    done = iter(finish_posts([it for it in items if not isinstance(it, Skipped)], opts))
+    finished = [it if isinstance(it, Skipped) else next(done) for it in items]
     predicted = predict_first_copies(_STATE["model"], [p for p in finished if not isinstance(p, Skipped)])
     return [it if isinstance(it, Skipped) else {k: it[k] for k in ROW_FIELDS} for it in finished], predicted
 
