@@ -36,7 +36,9 @@ YO = str.maketrans("ёЁ", "еЕ")
 so match positions stay those of the original text)."""
 MIN_LITERAL = 2
 """Literals shorter than this make a useless prefilter; such cues always run their regex."""
-CACHE_SIZE = 200_000
+CACHE_SIZE = 20_000
+"""Paragraphs whose hits are kept (emptied when full): enough for every paragraph of cross-validation on
+the gold set, small enough that tagging a long dump (all new paragraphs) keeps flat memory."""
 _CACHES: dict[str, dict[str, np.ndarray]] = {}  # per codebook file: text -> hit vector
 
 

@@ -3,40 +3,114 @@
 Why: PyTorch runs the encoder op by op (eager mode). ONNX Runtime reads the whole graph at once and
 fuses what PyTorch keeps apart (attention, layer norm, GELU, bias additions), so the same fp32
 arithmetic spends more of its time in matrix products. Nothing about the model changes: the
-fine-tuned encoder (frozen and fine-tuned layers, mean pooling) is exported **in memory** from
-the loaded safetensors weights when tagging starts (about 10 s) and never written to disk, so a
-model directory stays what training saved and there is no second copy of the weights to trust.
-The heads stay in numpy, as on the PyTorch path. ``classify.bench`` checks that the labels on the
-sample dumps are the same and states the largest probability difference.
+fine-tuned encoder (frozen and fine-tuned layers, mean pooling) is exported from the loaded
+safetensors weights (7-10 s). The model directory stays what training saved; the exported graph
+goes to a cache beside the encoder build (``$CLASSIFY_CACHE/onnx`` or ``./models/.cache/onnx``;
+``$CLASSIFY_ONNX_CACHE`` overrides it),
+named by a key of the model's files (sizes, modification times, the hash of the fine-tuned heads)
+and the torch/onnx versions, so the next run of the same model starts in about a second; a
+retrained or edited model gets a new key. The cache keeps the ``KEEP_GRAPHS`` newest graphs. An
+ONNX file is a graph of operators and tensors: loading it runs no code from the file. Where the
+cache cannot be written, the graph stays in memory. The heads stay in numpy, as on the PyTorch
+path. ``classify.bench`` checks that the labels on the sample dumps are the same and states the
+largest probability difference.
 
-Needs ``pip install -e '.[onnx]'`` (onnxruntime and onnx from PyPI).
+``--runtime auto`` (the default of ``classify.tag``) takes ONNX Runtime for transformer models
+when it is installed (``pip install -e '.[onnx]'``: onnxruntime and onnx from PyPI), else PyTorch.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import io
+import json
 import os
 import warnings
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import ConfigError
 
-RUNTIMES = ("torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx")
+KEEP_GRAPHS = 2
+"""Exported graphs kept in the cache (each about the size of the encoder's weights)."""
+GRAPH_FORMAT = 1
+"""Bump when ``export_encoder`` changes what it exports: old cached graphs are then not used."""
+
+
+def onnx_available() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
 
 
 def check_runtime(runtime: str) -> str:
     """Validate ``--runtime`` and that its packages are installed (one clear line if not)."""
     if runtime not in RUNTIMES:
         raise ConfigError(f"The 'runtime' parameter must be one of {', '.join(RUNTIMES)}. Got {runtime!r} instead.")
-    if runtime == "onnx":
-        try:
-            import onnx  # noqa: F401
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            raise ConfigError("--runtime onnx needs onnxruntime and onnx: pip install -e '.[onnx]'") from None
+    if runtime == "onnx" and not onnx_available():
+        raise ConfigError("--runtime onnx needs onnxruntime and onnx: pip install -e '.[onnx]'")
     return runtime
+
+
+def resolve_runtime(runtime: str, kind: str) -> str:
+    """``torch`` or ``onnx`` for a model of ``kind``: ``auto`` is ONNX Runtime for a transformer when installed."""
+    check_runtime(runtime)
+    if runtime == "auto":
+        return "onnx" if kind == "transformer" and onnx_available() else "torch"
+    if runtime == "onnx" and kind != "transformer":
+        raise ConfigError(f"--runtime onnx is for transformer models; this is a {kind} model (drop --runtime)")
+    return runtime
+
+
+def graph_key(model_dir: Path, extra: dict[str, Any]) -> str:
+    """Cache key of a model directory's exported encoder (see the module docstring)."""
+    import onnx
+    import torch
+
+    files = {}
+    for f in sorted(model_dir.rglob("*")):
+        if f.is_file() and f.suffix in (".safetensors", ".json"):
+            st = f.stat()
+            files[str(f.relative_to(model_dir))] = [st.st_size, st.st_mtime_ns]
+    heads = model_dir / "heads.safetensors"
+    blob = {"format": GRAPH_FORMAT, "files": files, "torch": torch.__version__, "onnx": onnx.__version__,
+            "heads_sha256": hashlib.sha256(heads.read_bytes()).hexdigest() if heads.exists() else None, **extra}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
+
+
+GRAPH_CACHE_ENV = "CLASSIFY_ONNX_CACHE"
+
+
+def graph_cache_dir() -> Path:
+    """``$CLASSIFY_ONNX_CACHE``, else ``$CLASSIFY_CACHE/onnx``, else ``./models/.cache/onnx``."""
+    from .encoder import CACHE_ENV
+
+    if os.environ.get(GRAPH_CACHE_ENV):
+        return Path(os.environ[GRAPH_CACHE_ENV]).expanduser()
+    root = os.environ.get(CACHE_ENV)
+    return (Path(root).expanduser() if root else Path.cwd() / "models" / ".cache") / "onnx"
+
+
+def cached_graph(key: str, export: Callable[[], bytes]) -> bytes | str:
+    """The exported graph for ``key``: the cached file's path, else ``export()`` (then cached)."""
+    folder = graph_cache_dir()
+    path = folder / f"{key}.onnx"
+    if path.is_file():
+        return str(path)
+    graph = export()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}.tmp"
+        tmp.write_bytes(graph)
+        os.replace(tmp, path)
+        for old in sorted(folder.glob("*.onnx"), key=lambda f: f.stat().st_mtime, reverse=True)[KEEP_GRAPHS:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        return graph  # read-only or full disk: tag from memory, as before the cache existed
+    return graph
 
 
 def _wrapper(embeddings: Any, layers: list, pool: Any):
@@ -79,9 +153,9 @@ def export_encoder(embeddings: Any, layers: list, pool: Any) -> bytes:
 
 
 class OrtEncoder:
-    """An ONNX Runtime session over :func:`export_encoder`'s graph; called like the torch path."""
+    """An ONNX Runtime session over :func:`export_encoder`'s graph (bytes or a file); called like the torch path."""
 
-    def __init__(self, graph: bytes, threads: int | None = None) -> None:
+    def __init__(self, graph: bytes | str, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()

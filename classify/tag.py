@@ -31,7 +31,7 @@ from ._cli import atomic_write, make_parser, run_main
 from .errors import ConfigError, check_int
 from .ingest import ReadOptions, iter_posts
 from .model import Model, load_model
-from .onnxrt import RUNTIMES, check_runtime
+from .onnxrt import RUNTIMES, check_runtime, resolve_runtime
 from .parallel import auto_jobs, batched, parallel_batches
 from .readers.base import Skipped
 
@@ -67,10 +67,12 @@ class TagSummary:
     stance: Counter = field(default_factory=Counter)
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    jobs: int = 1
 
     def text(self) -> str:
         rate = self.n_tagged / self.seconds if self.seconds > 0 else float("nan")
-        lines = [f"posts: {self.n_posts} rows written ({self.n_resumed} from a previous run), {self.n_tagged} tagged now in {self.seconds:.1f} s ({rate:,.0f} posts/s)",
+        workers = f", {self.jobs} worker processes" if self.jobs > 1 else ""
+        lines = [f"posts: {self.n_posts} rows written ({self.n_resumed} from a previous run), {self.n_tagged} tagged now in {self.seconds:.1f} s ({rate:,.0f} posts/s{workers})",
                  "status: " + ", ".join(f"{k} {v}" for k, v in self.status.most_common())]
         if self.labels:
             lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in self.labels.most_common()))
@@ -272,11 +274,12 @@ class PartWriter:
 
 def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Path | None = None, batch_size: int = 256,
         resume: bool = False, progress: bool = False, opts: ReadOptions | None = None, stop_after: int | None = None,
-        runtime: str = "torch", jobs: int | None = None) -> TagSummary:
+        runtime: str = "auto", jobs: int | None = None) -> TagSummary:
     """Tag ``paths`` into ``output`` (.parquet, .csv or .jsonl); see the module docstring.
 
     ``stop_after`` stops after that many posts without merging (simulates a killed run in tests).
-    ``runtime="onnx"`` runs a transformer's encoder with ONNX Runtime (``classify.onnxrt``).
+    ``runtime``: ``"onnx"`` runs a transformer's encoder with ONNX Runtime (``classify.onnxrt``),
+    ``"torch"`` with PyTorch, ``"auto"`` with ONNX Runtime when it is installed.
     ``jobs``: worker processes (``classify.parallel``; default ``auto_jobs``); 1 tags in this process.
     """
     output = Path(output)
@@ -288,15 +291,20 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
     if jobs is not None:
         check_int("", "jobs", jobs, 1)
     model = load_model(model_dir)
+    asked, runtime = runtime, resolve_runtime(runtime, model.kind)
     jobs = jobs or auto_jobs(model.kind, sum(Path(p).stat().st_size for p in paths if Path(p).is_file()))
-    if runtime == "onnx":
-        if not hasattr(model, "use_onnx"):
-            raise ConfigError(f"{model_dir}: --runtime onnx is for transformer models; this is a {model.kind} model (drop --runtime)")
-        model.use_onnx()
+    if runtime == "onnx" and jobs == 1:
+        try:
+            model.use_onnx()
+        except Exception as exc:  # an encoder the exporter cannot handle: PyTorch gives the same labels
+            if asked == "onnx":
+                raise ConfigError(f"{model_dir}: the encoder could not be exported to ONNX ({type(exc).__name__}: {exc}); use --runtime torch") from None
+            print(f"note: ONNX export failed ({type(exc).__name__}); tagging with PyTorch", file=sys.stderr)
+            runtime = "torch"
     fingerprint = {"inputs": [str(Path(p).resolve()) for p in paths], "sizes": [Path(p).stat().st_size if Path(p).exists() else None for p in paths],
                    "model": str(Path(model_dir).resolve()), "model_card": model.card_.get("date")}
     writer = PartWriter(output, resume, fingerprint)
-    summary = TagSummary(n_resumed=writer.done_rows)
+    summary = TagSummary(n_resumed=writer.done_rows, jobs=jobs)
     if jobs > 1:
         batches: Iterator[tuple[list[dict], dict | None]] = parallel_batches(
             paths, opts or ReadOptions(), model_dir=model_dir, runtime=runtime, jobs=jobs, batch_size=batch_size, skipped=summary.skipped)
@@ -410,9 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary-html", type=Path, default=None, help="also write a small HTML report with label prevalence by week")
     parser.add_argument("--text-col", default=None, help="text column of tabular input (default: auto-detect)")
     parser.add_argument("--encoding", default=None, help="decode text input with this encoding (e.g. cp1251)")
-    parser.add_argument("--runtime", choices=RUNTIMES, default="torch",
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
                         help="transformer models: run the encoder in PyTorch (torch) or ONNX Runtime (onnx, faster on CPU; "
-                             "pip install -e '.[onnx]'); same labels, see README 'Speed and memory'")
+                             "pip install -e '.[onnx]'; the exported graph is cached in models/.cache/onnx); "
+                             "auto: onnx when installed, else torch. Same labels, see README 'Speed and memory'")
     parser.add_argument("--jobs", type=int, default=None,
                         help="worker processes that clean and predict batches (same output for any value); "
                              "default: every core, up to 4, for the baseline on 2 MB of input or more; otherwise 1")
@@ -431,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     def job() -> int:
         opts = ReadOptions(text_col=args.text_col, encoding=args.encoding)
         if args.engine == "ray":
-            if args.resume or args.summary_html or args.runtime != "torch":
+            if args.resume or args.summary_html or args.runtime == "onnx":
                 raise ConfigError("--resume, --summary-html and --runtime onnx work with --engine local only")
             from .ray_engine import tag_ray
 

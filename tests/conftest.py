@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -47,6 +50,9 @@ def gold() -> pd.DataFrame:
 # --- transformer tests: never reach a model hub; one tiny random encoder per session (~0.1 s) ---
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Exported ONNX graphs of the tests' tiny models go to a throw-away folder, never the user's cache.
+os.environ["CLASSIFY_ONNX_CACHE"] = tempfile.mkdtemp(prefix="classify-onnx-test-")
+atexit.register(shutil.rmtree, os.environ["CLASSIFY_ONNX_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

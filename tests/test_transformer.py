@@ -181,3 +181,42 @@ def test_onnx_runtime_path_equals_torch_path(fitted, tmp_path):
     for a, b in ((got.topics[: len(g)], ref.topics), (got.frames[: len(g)], ref.frames), (got.stance[: len(g)], ref.stance)):
         np.testing.assert_allclose(a, b, atol=1e-4)
     assert "ONNX" in fast.card_["inference"]
+
+
+def test_onnx_graph_is_cached_per_model_directory(fitted, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    import classify.onnxrt as ort_mod
+
+    monkeypatch.setenv("CLASSIFY_ONNX_CACHE", str(tmp_path / "cache"))
+    m, g = fitted
+    m.save(tmp_path / "model")
+    first = load_model(tmp_path / "model").use_onnx()
+    assert len(list((tmp_path / "cache").glob("*.onnx"))) == 1
+
+    def no_export(*a, **k):
+        raise AssertionError("the cached graph should have been used")
+
+    monkeypatch.setattr(ort_mod, "export_encoder", no_export)
+    again = load_model(tmp_path / "model").use_onnx()  # from the cache: no export
+    np.testing.assert_array_equal(again.predict_proba(g).frames, first.predict_proba(g).frames)
+    with pytest.raises(AssertionError, match="cached graph"):
+        TransformerModel(config(m.config.encoder)).fit(g, g).use_onnx()  # fitted here: never a cached graph
+    monkeypatch.undo()
+    monkeypatch.setenv("CLASSIFY_ONNX_CACHE", str(tmp_path / "cache"))
+    heads = tmp_path / "model" / "heads.safetensors"
+    heads.write_bytes(heads.read_bytes())  # rewritten (as by retraining): a new key, a second graph
+    load_model(tmp_path / "model").use_onnx()
+    m.save(tmp_path / "other")
+    load_model(tmp_path / "other").use_onnx()
+    assert len(list((tmp_path / "cache").glob("*.onnx"))) == ort_mod.KEEP_GRAPHS  # the oldest is dropped
+
+
+def test_onnx_graph_cache_not_writable_tags_from_memory(fitted, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("CLASSIFY_ONNX_CACHE", str(blocker / "cache"))
+    m, g = fitted
+    m.save(tmp_path / "model")
+    got = load_model(tmp_path / "model").use_onnx().predict_proba(g)
+    np.testing.assert_allclose(got.topics, m.predict_proba(g).topics, atol=1e-4)
