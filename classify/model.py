@@ -170,8 +170,11 @@ class Model:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> Model:
-        """Load a directory written by ``save``; never executes code from the files."""
+    def load(cls, path: str | Path, **options: Any) -> Model:
+        """Load a directory written by ``save``; never executes code from the files.
+
+        ``options`` go to the kind's ``_load_arrays`` (the transformer's ``onnx``: see ``load_model``).
+        """
         path = Path(path)
         card = read_card(path)
         if card.get("kind") != cls.kind:
@@ -183,7 +186,7 @@ class Model:
         model.card_ = card
         model.thresholds_ = card.get("thresholds", {})
         try:
-            model._load_arrays(path, card)
+            model._load_arrays(path, card, **options)
         except ModelError:
             raise
         except Exception as exc:  # corrupt arrays or JSON: never a traceback for the user
@@ -301,8 +304,13 @@ def model_class(kind: str) -> type[Model]:
     return getattr(importlib.import_module(mod), name)
 
 
-def load_model(path: str | Path) -> Model:
+def load_model(path: str | Path, runtime: str = "torch", threads: int | None = None) -> Model:
     """Load any saved model directory, dispatching on the kind recorded in its card.
+
+    ``runtime="onnx"``: a transformer that will run its encoder with ONNX Runtime
+    (``classify.onnxrt``); when the directory's exported graph is cached, its PyTorch encoder
+    weights are not even read (seconds and hundreds of MB saved); ``threads`` are ONNX Runtime's.
+    Other kinds ignore ``runtime``.
 
     Examples
     --------
@@ -314,4 +322,9 @@ def load_model(path: str | Path) -> Model:
     kind = card.get("kind")
     if kind not in KINDS:
         raise ModelError(f"{path}: unknown model kind {kind!r} in {CARD_FILE}")
+    if kind == "transformer" and runtime == "onnx":
+        model = model_class(kind).load(path, onnx_threads=threads or 0)
+        if getattr(model, "ort_", None) is None:  # no cached graph: export it (outside load's error wrapping)
+            model.use_onnx(threads)
+        return model
     return model_class(kind).load(path)

@@ -94,12 +94,19 @@ def graph_cache_dir() -> Path:
     return (Path(root).expanduser() if root else Path.cwd() / "models" / ".cache") / "onnx"
 
 
+def cached_graph_path(key: str) -> str | None:
+    """The cached graph file of ``key``, if there is one."""
+    path = graph_cache_dir() / f"{key}.onnx"
+    return str(path) if path.is_file() else None
+
+
 def cached_graph(key: str, export: Callable[[], bytes]) -> bytes | str:
     """The exported graph for ``key``: the cached file's path, else ``export()`` (then cached)."""
+    cached = cached_graph_path(key)
+    if cached is not None:
+        return cached
     folder = graph_cache_dir()
     path = folder / f"{key}.onnx"
-    if path.is_file():
-        return str(path)
     graph = export()
     try:
         folder.mkdir(parents=True, exist_ok=True)

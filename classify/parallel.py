@@ -49,9 +49,7 @@ def _init(model_dir: str, runtime: str, opts: ReadOptions, threads: int) -> None
     from .transformer import THREADS_ENV
 
     os.environ[THREADS_ENV] = str(threads)  # N workers share the cores instead of each taking them all
-    model = load_model(model_dir)
-    if runtime == "onnx":
-        model.use_onnx(threads=threads)
+    model = load_model(model_dir, runtime=runtime, threads=threads)
     _STATE.update(model=model, opts=opts)
 
 

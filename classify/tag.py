@@ -28,9 +28,9 @@ from pathlib import Path
 import pandas as pd
 
 from ._cli import atomic_write, make_parser, run_main
-from .errors import ConfigError, check_int
+from .errors import ConfigError, ModelError, check_int
 from .ingest import ReadOptions, iter_posts
-from .model import Model, load_model
+from .model import Model, load_model, read_card
 from .onnxrt import RUNTIMES, check_runtime, resolve_runtime
 from .parallel import auto_jobs, batched, parallel_batches
 from .readers.base import Skipped
@@ -290,17 +290,19 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
     check_runtime(runtime)
     if jobs is not None:
         check_int("", "jobs", jobs, 1)
-    model = load_model(model_dir)
-    asked, runtime = runtime, resolve_runtime(runtime, model.kind)
-    jobs = jobs or auto_jobs(model.kind, sum(Path(p).stat().st_size for p in paths if Path(p).is_file()))
-    if runtime == "onnx" and jobs == 1:
-        try:
-            model.use_onnx()
-        except Exception as exc:  # an encoder the exporter cannot handle: PyTorch gives the same labels
-            if asked == "onnx":
-                raise ConfigError(f"{model_dir}: the encoder could not be exported to ONNX ({type(exc).__name__}: {exc}); use --runtime torch") from None
-            print(f"note: ONNX export failed ({type(exc).__name__}); tagging with PyTorch", file=sys.stderr)
-            runtime = "torch"
+    kind = read_card(model_dir).get("kind")
+    asked, runtime = runtime, resolve_runtime(runtime, kind)
+    jobs = jobs or auto_jobs(kind, sum(Path(p).stat().st_size for p in paths if Path(p).is_file()))
+    on_onnx = runtime == "onnx" and jobs == 1  # with workers, each worker loads its own copy
+    try:
+        model = load_model(model_dir, runtime="onnx" if on_onnx else "torch")
+    except ModelError:
+        raise
+    except Exception as exc:  # an encoder the ONNX exporter cannot handle: PyTorch gives the same labels
+        if asked == "onnx":
+            raise ConfigError(f"{model_dir}: the encoder could not be exported to ONNX ({type(exc).__name__}: {exc}); use --runtime torch") from None
+        print(f"note: ONNX export failed ({type(exc).__name__}); tagging with PyTorch", file=sys.stderr)
+        model, runtime = load_model(model_dir), "torch"
     fingerprint = {"inputs": [str(Path(p).resolve()) for p in paths], "sizes": [Path(p).stat().st_size if Path(p).exists() else None for p in paths],
                    "model": str(Path(model_dir).resolve()), "model_card": model.card_.get("date")}
     writer = PartWriter(output, resume, fingerprint)

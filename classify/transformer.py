@@ -291,6 +291,7 @@ class TransformerModel(Model):
     # ----------------------------------------------------------------- training
     def _prepare(self, paragraphs: list[list[str]]):
         self.loaded_from_ = None
+        self.ort_ = None  # an ONNX graph of the old weights must not outlive a new fit
         tok, mdl = self._load_encoder(getattr(self, "encoder_dir_", None))
         n_layers = len(mdl.encoder.layer)
         k = min(self.config.n_trainable_layers, n_layers)
@@ -493,6 +494,7 @@ class TransformerModel(Model):
         how many labels change on the sample dumps. Returns ``self``; the model on disk is unchanged.
         """
         check_fitted(self)
+        self._need_torch_encoder("quantise it")
         torch = _torch()
         import warnings
 
@@ -517,6 +519,8 @@ class TransformerModel(Model):
         from .onnxrt import OrtEncoder, cached_graph, check_runtime, export_encoder, graph_key
 
         check_runtime("onnx")
+        if getattr(self, "ort_", None) is not None and getattr(self, "base_", None) is None:
+            return self  # loaded from a cached graph: already on ONNX Runtime
 
         def export() -> bytes:
             return export_encoder(self.base_.embeddings, list(self.base_.encoder.layer[: self.n_frozen_]), self.net_)
@@ -540,14 +544,15 @@ class TransformerModel(Model):
         """
         torch = _torch()
         tok, mdl, net = self.tok_, self.base_, self.net_
+        enc_cfg = mdl.config if mdl is not None else self.encoder_config_
         wins = [(k, w) for k, ws in enumerate(self._windows_many(tok, texts)) for w in ws]
-        hidden = mdl.config.hidden_size
+        hidden = enc_cfg.hidden_size
         E = np.zeros((len(wins), hidden), dtype=np.float32)
         order = sorted(range(len(wins)), key=lambda r: len(wins[r][1]))
         pad = tok.pad_token_id or 0
         self.last_tokens_ = [0, 0]  # real and padded tokens encoded (for the FLOP count of classify.bench)
         self.last_flops_ = [0.0, 0.0]  # encoder FLOPs of the real tokens, and as run (with padding)
-        flops = encoder_flops(mdl.config)
+        flops = encoder_flops(enc_cfg)
         ort_encoder = getattr(self, "ort_", None)
         with torch.inference_mode():
             for b in range(0, len(order), self.config.batch_size):
@@ -587,6 +592,7 @@ class TransformerModel(Model):
     def _save_arrays(self, path: Path) -> None:
         from safetensors.torch import save_file
 
+        self._need_torch_encoder("save it")
         enc = copy.deepcopy(self.base_)
         for i, layer in enumerate(self.net_.layers):
             enc.encoder.layer[self.n_frozen_ + i].load_state_dict(layer.state_dict())
@@ -601,7 +607,9 @@ class TransformerModel(Model):
         save_file(heads, str(path / "heads.safetensors"))
         (path / "config.json").write_text(json.dumps({**asdict(self.config), "n_frozen": self.n_frozen_}, indent=2), encoding="utf-8")
 
-    def _load_arrays(self, path: Path, card: dict) -> None:
+    def _load_arrays(self, path: Path, card: dict, onnx_threads: int | None = None) -> None:
+        """Read the directory. ``onnx_threads`` (not None): for ONNX Runtime tagging; with the graph
+        cached, only the tokenizer, encoder config and heads are read, never the PyTorch encoder."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -619,17 +627,40 @@ class TransformerModel(Model):
             raise ModelError(f"{path / 'heads.safetensors'}: not a valid safetensors file ({exc}); the model is corrupt or tampered") from None
         self.encoder_dir_ = path / "encoder"
         self.loaded_from_ = path  # the weights in memory are this directory's until ``fit`` changes them
-        tok, mdl = self._load_encoder(self.encoder_dir_)
-        top = [copy.deepcopy(layer) for layer in mdl.encoder.layer[n_frozen:]]
+        self.n_frozen_ = n_frozen
+        self.stackers_ = heads["stackers"].numpy() if "stackers" in heads else None
+        if self.config.stack_cues and self.config.threshold_folds and self.stackers_ is None:
+            raise ModelError(f"{path / 'heads.safetensors'}: the config asks for cue stacking but the file has no stackers; retrain")
+        graph = None
+        if onnx_threads is not None:
+            from .onnxrt import cached_graph_path, graph_key
+
+            graph = cached_graph_path(graph_key(path, {"n_frozen": n_frozen}))
+        if graph is not None:
+            from transformers import AutoConfig, AutoTokenizer
+
+            from .onnxrt import OrtEncoder
+
+            self.tok_ = AutoTokenizer.from_pretrained(self.encoder_dir_, local_files_only=True)
+            self.encoder_config_ = AutoConfig.from_pretrained(self.encoder_dir_, local_files_only=True)
+            self.base_, top = None, []  # the encoder runs in ONNX Runtime only: its torch weights stay on disk
+            self.ort_ = OrtEncoder(graph, onnx_threads or None)
+            self.card_ = {**self.card_, "inference": "ONNX Runtime (classify.transformer.use_onnx)"}
+        else:
+            self.tok_, self.base_ = self._load_encoder(self.encoder_dir_)
+            self.encoder_config_ = self.base_.config
+            top = [copy.deepcopy(layer) for layer in self.base_.encoder.layer[n_frozen:]]
         n_cues = len(self.codebook.topics) + len(self.codebook.frames) if self.config.use_cues else 0
-        net = _Net.build(top, mdl.config.hidden_size, n_cues, len(self.codebook.topics) + len(self.codebook.frames), len(self.codebook.stances))
+        net = _Net.build(top, self.encoder_config_.hidden_size, n_cues, len(self.codebook.topics) + len(self.codebook.frames), len(self.codebook.stances))
         try:
             net.label_head.load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("label_head.")})
             net.stance_head.load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("stance_head.")})
         except (RuntimeError, KeyError) as exc:
             raise ModelError(f"{path / 'heads.safetensors'}: heads do not match the encoder or codebook ({exc}); retrain") from None
         net.eval()
-        self.net_, self.tok_, self.base_, self.n_frozen_ = net, tok, mdl, n_frozen
-        self.stackers_ = heads["stackers"].numpy() if "stackers" in heads else None
-        if self.config.stack_cues and self.config.threshold_folds and self.stackers_ is None:
-            raise ModelError(f"{path / 'heads.safetensors'}: the config asks for cue stacking but the file has no stackers; retrain")
+        self.net_ = net
+
+    def _need_torch_encoder(self, what: str) -> None:
+        if getattr(self, "base_", None) is None:
+            raise ModelError(f"this model was loaded for ONNX Runtime tagging only (its PyTorch encoder was not read); "
+                             f"load it with classify.load_model(path) to {what}")

@@ -199,6 +199,14 @@ def test_onnx_graph_is_cached_per_model_directory(fitted, tmp_path, monkeypatch)
     monkeypatch.setattr(ort_mod, "export_encoder", no_export)
     again = load_model(tmp_path / "model").use_onnx()  # from the cache: no export
     np.testing.assert_array_equal(again.predict_proba(g).frames, first.predict_proba(g).frames)
+    light = load_model(tmp_path / "model", runtime="onnx")  # cached graph: the torch encoder is not read
+    assert light.base_ is None and light.use_onnx() is light
+    pl, pf = light.predict_proba(g), first.predict_proba(g)
+    for task in ("topics", "frames", "stance"):
+        np.testing.assert_array_equal(getattr(pl, task), getattr(pf, task))
+    assert light.predict(list(g["paragraphs"]))["frames"].tolist() == first.predict(list(g["paragraphs"]))["frames"].tolist()
+    with pytest.raises(ModelError, match="ONNX Runtime tagging only"):
+        light.save(tmp_path / "copy")
     with pytest.raises(AssertionError, match="cached graph"):
         TransformerModel(config(m.config.encoder)).fit(g, g).use_onnx()  # fitted here: never a cached graph
     monkeypatch.undo()
