@@ -94,11 +94,26 @@ class BatchIdentifier:
         return [self.classes[i] for i in scores.argmax(axis=1)]
 
 
+class _OneByOne:
+    """py3langid's own ``classify``, text by text: the fallback for a py3langid whose internals differ."""
+
+    def __init__(self, ident) -> None:
+        self.ident = ident
+
+    def classify(self, texts: Sequence[str]) -> list[str]:
+        return [self.ident.classify(t)[0] for t in texts]
+
+
 @lru_cache(maxsize=1)
-def identifier() -> BatchIdentifier:
+def identifier() -> BatchIdentifier | _OneByOne:
+    """The batch identifier over py3langid's model (built once per process)."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return BatchIdentifier(LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=False))
+    ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=False)
+    try:
+        return BatchIdentifier(ident)
+    except (AttributeError, TypeError, ValueError):  # another py3langid layout: same answers, slower
+        return _OneByOne(ident)
 
 
 def _letters(text: str) -> int:

@@ -27,12 +27,14 @@ from .readers.base import Skipped
 _STATE: dict = {}
 
 
-PARALLEL_MIN_BYTES = 2_000_000
-"""Below this much input, starting workers (a few seconds each) costs more than it saves."""
+PARALLEL_MIN_BYTES = 16_000_000
+"""Below this much input, starting workers (a few seconds each) costs more than it saves: measured with
+the baseline on 2 cores (``classify.bench``), 1,000 posts (2.3 MB) tag at 222 posts/s with 2 workers and
+448 in one process; 10,000 posts (23 MB) at 1,479 and 1,414; 100,000 posts at 3,143 and 1,677."""
 
 
 def auto_jobs(kind: str, input_bytes: int) -> int:
-    """Default worker count: every core (at most 4) for the baseline on inputs of 2 MB or more; 1 for
+    """Default worker count: every core (at most 4) for the baseline on inputs of 16 MB or more; 1 for
     smaller inputs, and for the transformer, whose PyTorch or ONNX Runtime kernels already use
     every core of this process."""
     if kind == "transformer" or input_bytes < PARALLEL_MIN_BYTES:

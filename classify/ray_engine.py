@@ -49,6 +49,7 @@ from ._cli import atomic_write
 from .errors import ClassifyError, ConfigError, InputError, check_int
 from .ingest import ReadOptions, post_identity, read_file
 from .ingest import finish_posts as ingest_finish_posts
+from .onnxrt import resolve_runtime
 from .readers.base import RawPost, Skipped
 from .tag import (
     CACHE_POSTS,
@@ -111,14 +112,14 @@ class TaggerActor:
     """
 
     def __init__(self, model_dir: str, out_dir: str, opts: ReadOptions, codebook: str | None = None, threads: int = 1,
-                 fail_once: str | None = None) -> None:
+                 fail_once: str | None = None, runtime: str = "torch") -> None:
         if codebook:  # the driver's $CLASSIFY_CODEBOOK, for workers on other nodes
             from .codebook import ENV_VAR
 
             os.environ[ENV_VAR] = codebook
         from .model import load_model
 
-        self.model = load_model(model_dir)
+        self.model = load_model(model_dir, runtime=runtime, threads=threads)
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(threads)
         self.out_dir = Path(out_dir)
@@ -383,7 +384,7 @@ def _classify_cause(exc: BaseException) -> ClassifyError | None:
 def tag_ray(paths: Sequence[str | Path] | str | Path, output_dir: str | Path, *, model_dir: str | Path | None = None,
             workers: int = 2, address: str | None = None, batch_size: int = 256, cpus_per_worker: float = 1.0,
             gpus_per_worker: float = 0.0, opts: ReadOptions | None = None, progress: bool = False,
-            verbose: bool = False) -> RaySummary:
+            verbose: bool = False, runtime: str = "auto") -> RaySummary:
     """Tag ``paths`` on Ray into the Parquet directory ``output_dir``; see the module docstring.
 
     Parameters
@@ -411,6 +412,9 @@ def tag_ray(paths: Sequence[str | Path] | str | Path, output_dir: str | Path, *,
         Ray Data's progress bars.
     verbose : bool, default=False
         Ray's log and the workers' output on stderr.
+    runtime : {"auto", "torch", "onnx"}, default="auto"
+        As ``classify.tag``'s ``--runtime``: a transformer's encoder in ONNX Runtime (each node
+        exports or reads its own cached graph) or PyTorch; ``auto`` takes ONNX Runtime when installed.
     """
     start = time.perf_counter()
     check_int("", "workers", workers, 1)
@@ -423,7 +427,9 @@ def tag_ray(paths: Sequence[str | Path] | str | Path, output_dir: str | Path, *,
     from .codebook import ENV_VAR, Codebook
     from .model import check_codebook, read_card
 
-    check_codebook(model_dir, read_card(model_dir), Codebook.load())  # fail here, in one line, before Ray starts
+    card = read_card(model_dir)
+    check_codebook(model_dir, card, Codebook.load())  # fail here, in one line, before Ray starts
+    runtime = resolve_runtime(runtime, card.get("kind"))
     ray = _import_ray()
     opts = opts or ReadOptions()
     files = expand_inputs(paths)
@@ -448,7 +454,8 @@ def tag_ray(paths: Sequence[str | Path] | str | Path, output_dir: str | Path, *,
         if n_rows:
             _run_pipeline(ray, blocks, staging, model_dir=model_dir, opts=opts, workers=workers, batch_size=batch_size,
                           cpus=cpus_per_worker, gpus=gpus_per_worker, codebook=os.environ.get(ENV_VAR),
-                          fail_once=os.environ.get(FAIL_ONCE_ENV) or None, progress=progress, verbose=verbose)
+                          fail_once=os.environ.get(FAIL_ONCE_ENV) or None, progress=progress, verbose=verbose,
+                          runtime=runtime)
         else:  # nothing to tag: an empty, well-formed output
             _to_frame([]).to_parquet(staging / f"part-{0:012d}.parquet", index=False, schema=_schema())
         del blocks
@@ -468,7 +475,8 @@ def tag_ray(paths: Sequence[str | Path] | str | Path, output_dir: str | Path, *,
 
 
 def _run_pipeline(ray, blocks: list, out_dir: Path, *, model_dir: Path, opts: ReadOptions, workers: int, batch_size: int,
-                  cpus: float, gpus: float, codebook: str | None, fail_once: str | None, progress: bool, verbose: bool) -> None:
+                  cpus: float, gpus: float, codebook: str | None, fail_once: str | None, progress: bool, verbose: bool,
+                  runtime: str = "torch") -> None:
     ctx = ray.data.DataContext.get_current()
     saved = ctx.enable_progress_bars
     ctx.enable_progress_bars = progress
@@ -481,7 +489,8 @@ def _run_pipeline(ray, blocks: list, out_dir: Path, *, model_dir: Path, opts: Re
             TaggerActor, batch_size=batch_size, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=cpus, num_gpus=gpus,
             fn_constructor_kwargs={"model_dir": str(model_dir), "out_dir": str(out_dir), "opts": opts,
-                                   "codebook": codebook, "threads": max(1, int(cpus)), "fail_once": fail_once})
+                                   "codebook": codebook, "threads": max(1, int(cpus)), "fail_once": fail_once,
+                                   "runtime": runtime})
         with warnings.catch_warnings():  # an input smaller than a batch per worker is fine
             warnings.filterwarnings("ignore", message="The minimum number of concurrent actors")
             ds.take_all()  # the actors write the files; what comes back is a few numbers per batch

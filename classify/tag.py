@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                              "auto: onnx when installed, else torch. Same labels, see README 'Speed and memory'")
     parser.add_argument("--jobs", type=int, default=None,
                         help="worker processes that clean and predict batches (same output for any value); "
-                             "default: every core, up to 4, for the baseline on 2 MB of input or more; otherwise 1")
+                             "default: every core, up to 4, for the baseline on 16 MB of input or more; otherwise 1")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="local: in this process; ray: on a Ray cluster with Ray Data (pip install -e '.[ray]'), "
@@ -442,14 +442,14 @@ def main(argv: list[str] | None = None) -> int:
     def job() -> int:
         opts = ReadOptions(text_col=args.text_col, encoding=args.encoding)
         if args.engine == "ray":
-            if args.resume or args.summary_html or args.runtime == "onnx":
-                raise ConfigError("--resume, --summary-html and --runtime onnx work with --engine local only")
+            if args.resume or args.summary_html:
+                raise ConfigError("--resume and --summary-html work with --engine local only")
             from .ray_engine import tag_ray
 
             summary = tag_ray(args.paths, args.output, model_dir=args.model, workers=args.workers, address=args.address,
                               batch_size=args.batch_size, cpus_per_worker=args.cpus_per_worker,
                               gpus_per_worker=args.gpus_per_worker, opts=opts, progress=not args.no_progress,
-                              verbose=args.debug)
+                              verbose=args.debug, runtime=args.runtime)
             print(summary.text())
             print(f"wrote {args.output}/ (Parquet files in input order by name; _SUCCESS holds the summary)")
             return 0

@@ -65,3 +65,26 @@ def test_post_languages_batch_equals_one_by_one(sample_posts):
     assert batch[-2] == "ru"  # the vote of its paragraphs, weighted by letters
     assert batch[-1] == UNKNOWN_LANG
     assert {"en", "ru"} <= set(batch)
+
+
+def test_other_py3langid_layout_falls_back_to_its_own_classify(reference, monkeypatch):
+    """A py3langid whose automaton is laid out differently still answers, one text at a time."""
+    import py3langid.langid as lid
+
+    import classify.language as lang
+
+    class Old:  # what an older py3langid exposes: classify(), not the arrays BatchIdentifier reads
+        def __init__(self, real):
+            self.real = real
+
+        def classify(self, text):
+            return self.real.classify(text)
+
+    monkeypatch.setattr(lid.LanguageIdentifier, "from_model_file", classmethod(lambda cls, *a, **k: Old(reference)))
+    lang.identifier.cache_clear()
+    try:
+        ident = lang.identifier()
+        assert isinstance(ident, lang._OneByOne)
+        assert ident.classify(["Министр заявил, что переговоры продолжатся.", "The talks will continue."]) == ["ru", "en"]
+    finally:
+        lang.identifier.cache_clear()

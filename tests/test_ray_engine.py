@@ -104,7 +104,7 @@ def test_errors_are_one_line(extra, code, message, baseline_dir, tmp_path, capsy
 def test_transformer_same_rows_as_local_engine(transformer_dir, ray_session, tmp_path):
     """The tiny transformer in small batches: every row equals the local engine's. One worker: loading
     torch and transformers takes a worker many seconds; spreading over workers is the baseline test's job."""
-    summary = tag_ray(DUMPS, tmp_path / "ray", model_dir=transformer_dir, workers=1, batch_size=4)
+    summary = tag_ray(DUMPS, tmp_path / "ray", model_dir=transformer_dir, workers=1, batch_size=4)  # runtime auto: as local
     tag(DUMPS, tmp_path / "local.parquet", model_dir=transformer_dir)
     want = read_tags(tmp_path / "local.parquet")
     assert_same_rows(read_output(tmp_path / "ray"), want)

@@ -169,3 +169,21 @@ def test_bad_jobs_value(model_dir, tmp_path, capsys):
     code = main([str(DUMPS[0]), "-o", str(tmp_path / "t.parquet"), "--model", str(model_dir), "--jobs", "0", "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert code != 0 and "'jobs'" in err and "\n" not in err
+
+
+def test_default_jobs_and_runtime():
+    """Workers only where they pay (measured in classify.bench); ONNX Runtime only for a transformer."""
+    from classify.errors import ConfigError
+    from classify.onnxrt import onnx_available, resolve_runtime
+    from classify.parallel import PARALLEL_MIN_BYTES, _cores, auto_jobs
+
+    assert auto_jobs("baseline", PARALLEL_MIN_BYTES - 1) == 1
+    assert auto_jobs("baseline", PARALLEL_MIN_BYTES) == max(1, min(4, _cores()))
+    assert auto_jobs("transformer", 10 * PARALLEL_MIN_BYTES) == 1
+    assert resolve_runtime("auto", "baseline") == "torch"
+    assert resolve_runtime("auto", "transformer") == ("onnx" if onnx_available() else "torch")
+    assert resolve_runtime("torch", "transformer") == "torch"
+    with pytest.raises(ConfigError, match="for transformer models"):
+        resolve_runtime("onnx", "baseline")
+    with pytest.raises(ConfigError, match="must be one of"):
+        resolve_runtime("cuda", "transformer")
