@@ -14,8 +14,8 @@ def ingest(*args, **kwargs):
     return _ingest(*args, **kwargs)
 
 
-def load_model(path):
+def load_model(path, runtime: str = "torch", threads: int | None = None):
     """Load a saved model directory; see ``classify.model.load_model``."""
     from .model import load_model as _load
 
-    return _load(path)
+    return _load(path, runtime=runtime, threads=threads)

@@ -16,7 +16,7 @@ path. ``classify.bench`` checks that the labels on the sample dumps are the same
 largest probability difference.
 
 ``--runtime auto`` (the default of ``classify.tag``) takes ONNX Runtime for transformer models
-when it is installed (``pip install -e '.[onnx]'``: onnxruntime and onnx from PyPI), else PyTorch.
+when it is installed (onnxruntime and onnx, dependencies of classify), else PyTorch.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def check_runtime(runtime: str) -> str:
     if runtime not in RUNTIMES:
         raise ConfigError(f"The 'runtime' parameter must be one of {', '.join(RUNTIMES)}. Got {runtime!r} instead.")
     if runtime == "onnx" and not onnx_available():
-        raise ConfigError("--runtime onnx needs onnxruntime and onnx: pip install -e '.[onnx]'")
+        raise ConfigError("--runtime onnx needs onnxruntime and onnx: pip install onnxruntime onnx")
     return runtime
 
 

@@ -421,9 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-col", default=None, help="text column of tabular input (default: auto-detect)")
     parser.add_argument("--encoding", default=None, help="decode text input with this encoding (e.g. cp1251)")
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                        help="transformer models: run the encoder in PyTorch (torch) or ONNX Runtime (onnx, faster on CPU; "
-                             "pip install -e '.[onnx]'; the exported graph is cached in models/.cache/onnx); "
-                             "auto: onnx when installed, else torch. Same labels, see README 'Speed and memory'")
+                        help="transformer models: run the encoder in PyTorch (torch) or ONNX Runtime (onnx, about twice as fast "
+                             "on CPU; the exported graph is cached in models/.cache/onnx); auto: onnx when installed, else torch. "
+                             "Same labels, see README 'Speed and memory'")
     parser.add_argument("--jobs", type=int, default=None,
                         help="worker processes that clean and predict batches (same output for any value); "
                              "default: every core, up to 4, for the baseline on 16 MB of input or more; otherwise 1")
