@@ -21,7 +21,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from .ingest import ReadOptions, finish_posts, read_file
+from .errors import ConfigError
+from .ingest import ReadOptions, finish_posts, post_identity, read_file
 from .readers.base import Skipped
 
 _STATE: dict = {}
@@ -91,14 +92,44 @@ def batched(it: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
+def skip_written(items: Iterable, opts: ReadOptions, n_posts: int, last_post_id: str | None, skipped: list[Skipped],
+                 what_changed: str) -> Iterator:
+    """The raw items after the first ``n_posts`` posts (those an interrupted run wrote already).
+
+    Why: on ``--resume`` the parent drops them before they reach a worker, so they are neither
+    cleaned with language identification nor predicted again; only their ids are made (cheap), to
+    count posts exactly as the serial path does (an over-long post is skipped, not a row) and to
+    check that the last one is the post the parts end with. Skipped items still go to ``skipped``.
+    """
+    it = iter(items)
+    seen = 0
+    while seen < n_posts:
+        item = next(it, None)
+        if item is None:
+            return
+        ident = item if isinstance(item, Skipped) else post_identity(item, opts)
+        if isinstance(ident, Skipped):
+            skipped.append(ident)
+            continue
+        seen += 1
+        if seen == n_posts and last_post_id is not None and ident[1] != last_post_id:
+            raise ConfigError(what_changed)
+    yield from it
+
+
 def parallel_batches(paths: Iterable[str | Path], opts: ReadOptions, *, model_dir: Path, runtime: str, jobs: int,
-                     batch_size: int, skipped: list[Skipped]) -> Iterator[tuple[list[dict], dict[str, dict]]]:
-    """``(posts, predictions by post id)`` per batch, in input order; skipped items go to ``skipped``."""
+                     batch_size: int, skipped: list[Skipped], skip_posts: int = 0, last_post_id: str | None = None,
+                     what_changed: str = "") -> Iterator[tuple[list[dict], dict[str, dict]]]:
+    """``(posts, predictions by post id)`` per batch, in input order; skipped items go to ``skipped``.
+
+    ``skip_posts``: posts already written (``--resume``), dropped by ``skip_written`` before the workers.
+    """
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_init,
                              initargs=(str(model_dir), runtime, opts, max(1, _cores() // jobs))) as pool:
         inflight: deque = deque()
         try:
-            for chunk in batched(_raw_items(paths, opts), batch_size):
+            raw = skip_written(_raw_items(paths, opts), opts, skip_posts, last_post_id, skipped, what_changed)
+            for chunk in batched(raw, batch_size):
                 inflight.append(pool.submit(_work, chunk))
                 if len(inflight) >= 2 * jobs:
                     yield _collect(inflight.popleft().result(), skipped)

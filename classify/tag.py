@@ -307,12 +307,15 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
                    "model": str(Path(model_dir).resolve()), "model_card": model.card_.get("date")}
     writer = PartWriter(output, resume, fingerprint)
     summary = TagSummary(n_resumed=writer.done_rows, jobs=jobs)
+    changed = f"{writer.dir}: the input changed since the interrupted run; run without --resume"
+    skip = writer.done_rows
     if jobs > 1:
         batches: Iterator[tuple[list[dict], dict | None]] = parallel_batches(
-            paths, opts or ReadOptions(), model_dir=model_dir, runtime=runtime, jobs=jobs, batch_size=batch_size, skipped=summary.skipped)
+            paths, opts or ReadOptions(), model_dir=model_dir, runtime=runtime, jobs=jobs, batch_size=batch_size,
+            skipped=summary.skipped, skip_posts=skip, last_post_id=writer.last_post_id, what_changed=changed)
+        skip = 0  # dropped before the workers
     else:
         batches = ((b, None) for b in batched(iter_posts(paths, opts, summary.skipped), batch_size))
-    skip = writer.done_rows
     cache: OrderedDict = OrderedDict()
     bar = _progress(progress)
     start = time.perf_counter()
@@ -322,7 +325,7 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
         if skip:
             take = min(skip, len(batch))
             if take and writer.last_post_id is not None and skip == take and batch[take - 1]["post_id"] != writer.last_post_id:
-                raise ConfigError(f"{writer.dir}: the input changed since the interrupted run; run without --resume")
+                raise ConfigError(changed)
             skip -= take
             batch = batch[take:]
             if not batch:

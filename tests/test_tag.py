@@ -187,3 +187,22 @@ def test_default_jobs_and_runtime():
         resolve_runtime("onnx", "baseline")
     with pytest.raises(ConfigError, match="must be one of"):
         resolve_runtime("cuda", "transformer")
+
+
+def test_resume_with_workers_drops_written_posts_before_the_workers():
+    """``skip_written``: the raw items after the first n posts, counted as the serial path counts rows."""
+    from classify.errors import ConfigError
+    from classify.ingest import ReadOptions, iter_posts, read_file
+    from classify.parallel import skip_written
+
+    opts = ReadOptions()
+    raw = [it for p in DUMPS for it in read_file(p, opts)]
+    posts = list(iter_posts(DUMPS, opts))
+    n = 30
+    skipped: list = []
+    rest = list(skip_written(raw, opts, n, posts[n - 1]["post_id"], skipped, "changed"))
+    tail = [it for it in rest if hasattr(it, "text")]
+    assert [it.locator for it in tail] == [p["locator"] for p in posts[n:]]
+    with pytest.raises(ConfigError, match="changed"):
+        list(skip_written(raw, opts, n, posts[n]["post_id"], [], "changed"))
+    assert list(skip_written(raw, opts, 0, None, [], "")) == raw
