@@ -63,6 +63,9 @@ class TransformerConfig:
     cue_prior: float = 3.0
     """Initial weight of each label's own cue feature in the label head (0: random start), so
     training starts from the codebook's cue rule and learns where the encoder adds to it."""
+    head_prior: float = 0.0
+    """Weight of a penalty on the label head's squared distance from its cue-prior start (L2-SP), so
+    that with few posts training moves away from the codebook's cues only where the data insist."""
     stack_cues: bool = True
     """Combine the post scores with the post's cue hits by a small logistic regression per task,
     fitted on the inner out-of-fold predictions (as the baseline does; ``classify.stacking``)."""
@@ -79,6 +82,7 @@ class TransformerConfig:
                                "batch_size": (1, 100_000), "n_trainable_layers": (0, 1000)}.items():
             check_int("TransformerConfig", name, getattr(self, name), lo, hi)
         check_float("TransformerConfig", "cue_prior", self.cue_prior, 0, 100)
+        check_float("TransformerConfig", "head_prior", self.head_prior, 0, 1000)
         for name in ("lr_encoder", "lr_heads"):
             check_float("TransformerConfig", name, getattr(self, name), 0, lo_open=True)
         check_folds("TransformerConfig", "threshold_folds", self.threshold_folds)
@@ -314,6 +318,7 @@ class TransformerModel(Model):
                 hidden = mdl.config.hidden_size
                 net.label_head.weight[:, hidden:] = torch.eye(n_cues) * self.config.cue_prior
                 net.label_head.bias.fill_(-self.config.cue_prior / 3)
+        W0, b0 = net.label_head.weight.detach().clone(), net.label_head.bias.detach().clone()
         pack = self._pack(paragraphs, frozen, cue)
         Y = torch.tensor(np.hstack([Yt, Yf]), dtype=torch.float32)
         pos = Y.sum(0)
@@ -344,6 +349,8 @@ class TransformerModel(Model):
                     if w.sum() > 0:
                         loss = loss + self.config.frame_aux_weight * torch.nn.functional.binary_cross_entropy_with_logits(
                             para_logits[:, nt:], tgt, weight=w, reduction="sum") / w.sum()
+                if self.config.head_prior > 0:
+                    loss = loss + self.config.head_prior * ((net.label_head.weight - W0).pow(2).sum() + (net.label_head.bias - b0).pow(2).sum())
                 loss.backward()
                 opt.step()
         net.eval()

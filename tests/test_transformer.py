@@ -228,3 +228,22 @@ def test_onnx_graph_cache_not_writable_tags_from_memory(fitted, tmp_path, monkey
     m.save(tmp_path / "model")
     got = load_model(tmp_path / "model").use_onnx().predict_proba(g)
     np.testing.assert_allclose(got.topics, m.predict_proba(g).topics, atol=1e-4)
+
+
+def test_head_prior_keeps_the_label_head_near_its_cue_start(tiny_encoder):
+    """L2-SP: with a penalty the label head ends closer to its cue-prior initialisation."""
+    import torch
+    from conftest import make_gold
+
+    g = make_gold()
+
+    def drift(head_prior: float) -> float:
+        m = TransformerModel(config(tiny_encoder, head_prior=head_prior, stack_cues=False)).fit(g, g)
+        W, b = m.net_.label_head.weight.detach(), m.net_.label_head.bias.detach()
+        cue_block = W[:, W.shape[1] - W.shape[0]:]  # the cue columns start at cue_prior * identity
+        return float((cue_block - torch.eye(W.shape[0]) * m.config.cue_prior).pow(2).sum()
+                     + (b + m.config.cue_prior / 3).pow(2).sum())
+
+    assert drift(10.0) < 0.5 * drift(0.0)
+    with pytest.raises(ConfigError, match="head_prior"):
+        TransformerConfig(head_prior=-1.0)
