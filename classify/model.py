@@ -173,7 +173,7 @@ class Model:
     def load(cls, path: str | Path, **options: Any) -> Model:
         """Load a directory written by ``save``; never executes code from the files.
 
-        ``options`` go to the kind's ``_load_arrays`` (the transformer's ``onnx``: see ``load_model``).
+        ``options`` go to the kind's ``_load_arrays`` (the transformer's ``onnx_threads``: see ``load_model``).
         """
         path = Path(path)
         card = read_card(path)

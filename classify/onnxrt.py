@@ -11,8 +11,7 @@ named by a key of the model's files (sizes, modification times, the hash of the 
 and the torch/onnx versions, so the next run of the same model starts in about a second; a
 retrained or edited model gets a new key. The cache keeps the ``KEEP_GRAPHS`` newest graphs. An
 ONNX file is a graph of operators and tensors: loading it runs no code from the file. Where the
-cache cannot be written, the graph stays in memory. The heads stay in numpy, as on the PyTorch
-path. ``classify.bench`` checks that the labels on the sample dumps are the same and states the
+cache cannot be written, the graph stays in memory. The heads run as on the PyTorch path. ``classify.bench`` checks that the labels on the sample dumps are the same and states the
 largest probability difference.
 
 ``--runtime auto`` (the default of ``classify.tag``) takes ONNX Runtime for transformer models

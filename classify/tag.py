@@ -125,8 +125,7 @@ def encode_prediction(pred: dict) -> dict:
     return out
 
 
-NO_PREDICTION = {"topics": "[]", "frames": "[]", "scores": "{}", "stance_scores": "{}", "evidence": "{}",
-                 "stance_west": None, "labels": ()}
+NO_PREDICTION = encode_prediction({"topics": [], "frames": [], "scores": {}, "stance_scores": {}, "evidence": {}, "stance_west": None})
 """The columns of a post that is not tagged (``empty`` or ``media_only``)."""
 
 
@@ -171,7 +170,7 @@ def _to_frame(rows: list[dict]) -> pd.DataFrame:
         if col in JSON_COLUMNS:
             values = [v if isinstance(v, str) else _dumps(v) for v in values]
         else:
-            values = [v if v is None or isinstance(v, str) else _str(v) for v in values]
+            values = [v if isinstance(v, str) else _str(v) for v in values]
         df[col] = pd.Series(values, index=df.index, dtype=object)
     return df
 

@@ -96,6 +96,8 @@ class TransformerConfig:
         return cls(**d)
 
 
+ONNX_INFERENCE = "ONNX Runtime (classify.transformer.use_onnx)"
+"""The model card's ``inference`` entry of a model whose encoder runs in ONNX Runtime."""
 THREADS_ENV = "CLASSIFY_THREADS"
 """Torch threads per process; ``classify.parallel`` sets it so that worker processes share the cores."""
 
@@ -389,7 +391,7 @@ class TransformerModel(Model):
         tok, mdl, n_frozen, frozen, cue = self._prepare(paragraphs)
         self.thresholds_ = self._oof_thresholds(paragraphs, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue)
         self.net_ = self._train_net(paragraphs, Yt, Yf, ys, evidence, tok, mdl, n_frozen, frozen, cue)
-        self.tok_, self.base_, self.n_frozen_ = tok, mdl, n_frozen
+        self.tok_, self.base_, self.n_frozen_, self.encoder_config_ = tok, mdl, n_frozen, mdl.config
         self.fitted_ = True
         self.card_ = {"hyperparameters": asdict(self.config), "seed": self.config.seed, "n_posts": len(paragraphs),
                       "encoder": str(self.encoder_path_), "train_seconds": round(time.perf_counter() - start, 2),
@@ -538,7 +540,7 @@ class TransformerModel(Model):
         else:
             graph = export()  # fitted in this process: its weights are not those of any directory
         self.ort_ = OrtEncoder(graph, threads)
-        self.card_ = {**self.card_, "inference": "ONNX Runtime (classify.transformer.use_onnx)"}
+        self.card_ = {**self.card_, "inference": ONNX_INFERENCE}
         return self
 
     def encode_windows(self, texts: list[str], hits: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -551,7 +553,7 @@ class TransformerModel(Model):
         """
         torch = _torch()
         tok, mdl, net = self.tok_, self.base_, self.net_
-        enc_cfg = mdl.config if mdl is not None else self.encoder_config_
+        enc_cfg = self.encoder_config_  # also there when the torch encoder was not loaded (ONNX Runtime only)
         wins = [(k, w) for k, ws in enumerate(self._windows_many(tok, texts)) for w in ws]
         hidden = enc_cfg.hidden_size
         E = np.zeros((len(wins), hidden), dtype=np.float32)
@@ -652,7 +654,7 @@ class TransformerModel(Model):
             self.encoder_config_ = AutoConfig.from_pretrained(self.encoder_dir_, local_files_only=True)
             self.base_, top = None, []  # the encoder runs in ONNX Runtime only: its torch weights stay on disk
             self.ort_ = OrtEncoder(graph, onnx_threads or None)
-            self.card_ = {**self.card_, "inference": "ONNX Runtime (classify.transformer.use_onnx)"}
+            self.card_ = {**self.card_, "inference": ONNX_INFERENCE}
         else:
             self.tok_, self.base_ = self._load_encoder(self.encoder_dir_)
             self.encoder_config_ = self.base_.config
