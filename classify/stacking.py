@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import expit
-from sklearn.linear_model import LogisticRegression
 
 from .cues import CueMatcher
 
@@ -28,6 +27,8 @@ def fit_stacker(P: np.ndarray, H: np.ndarray, Y: np.ndarray) -> np.ndarray:
     y = Y.ravel()
     if len(np.unique(y)) < 2:
         return np.array([1.0, 0.0, 0.0])
+    from sklearn.linear_model import LogisticRegression  # training only: tagging needs no sklearn import
+
     lr = LogisticRegression(C=1.0).fit(X, y)
     return np.array([lr.coef_[0, 0], lr.coef_[0, 1], lr.intercept_[0]])
 

@@ -38,7 +38,6 @@ from .codebook import Codebook
 from .cues import CueMatcher
 from .errors import ConfigError, ModelError, check_float, check_folds, check_int
 from .model import Model, Probas, as_paragraphs, check_fitted, gold_targets, now_iso, versions
-from .splits import group_folds, stacked_targets
 from .stacking import apply_stacker, fit_stacker, post_hits
 from .thresholds import choose
 
@@ -165,14 +164,14 @@ class TransformerModel(Model):
 
     # ----------------------------------------------------------------- encoder and cache
     def _load_encoder(self, path: Path | None = None):
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
-        from .encoder import ensure_encoder
+        from .encoder import ensure_encoder, load_tokenizer
 
         enc_path = Path(path) if path else ensure_encoder(self.config.encoder)
         key = ("enc", str(enc_path.resolve()))
         if key not in _CACHE:
-            tok = AutoTokenizer.from_pretrained(enc_path, local_files_only=True)
+            tok = load_tokenizer(enc_path)
             mdl = AutoModel.from_pretrained(enc_path, local_files_only=True, use_safetensors=True, add_pooling_layer=False)
             mdl.eval()
             _CACHE[key] = (tok, mdl)
@@ -402,6 +401,9 @@ class TransformerModel(Model):
         return self
 
     def _oof_thresholds(self, paragraphs, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue):
+        # imported here, training only: iterstrat and sklearn stay out of tagging's start-up
+        from .splits import group_folds, stacked_targets
+
         k = self.config.threshold_folds
         if k == 0:
             self.stackers_ = None
@@ -525,7 +527,14 @@ class TransformerModel(Model):
         largest difference on the sample dumps).
         """
         check_fitted(self)
-        from .onnxrt import OrtEncoder, cached_graph, check_runtime, export_encoder, graph_key
+        from .onnxrt import (
+            OrtEncoder,
+            cached_graph,
+            check_runtime,
+            export_encoder,
+            graph_key,
+            torch_word_table,
+        )
 
         check_runtime("onnx")
         if getattr(self, "ort_", None) is not None and getattr(self, "base_", None) is None:
@@ -539,7 +548,7 @@ class TransformerModel(Model):
             graph: bytes | str = cached_graph(graph_key(loaded_from, {"n_frozen": self.n_frozen_}), export)
         else:
             graph = export()  # fitted in this process: its weights are not those of any directory
-        self.ort_ = OrtEncoder(graph, threads)
+        self.ort_ = OrtEncoder(graph, torch_word_table(self.base_.embeddings), threads)
         self.card_ = {**self.card_, "inference": ONNX_INFERENCE}
         return self
 
@@ -646,14 +655,15 @@ class TransformerModel(Model):
 
             graph = cached_graph_path(graph_key(path, {"n_frozen": n_frozen}))
         if graph is not None:
-            from transformers import AutoConfig, AutoTokenizer
+            from transformers import AutoConfig
 
-            from .onnxrt import OrtEncoder
+            from .encoder import load_tokenizer
+            from .onnxrt import OrtEncoder, safetensors_word_table
 
-            self.tok_ = AutoTokenizer.from_pretrained(self.encoder_dir_, local_files_only=True)
+            self.tok_ = load_tokenizer(self.encoder_dir_)
             self.encoder_config_ = AutoConfig.from_pretrained(self.encoder_dir_, local_files_only=True)
             self.base_, top = None, []  # the encoder runs in ONNX Runtime only: its torch weights stay on disk
-            self.ort_ = OrtEncoder(graph, onnx_threads or None)
+            self.ort_ = OrtEncoder(graph, safetensors_word_table(self.encoder_dir_ / "model.safetensors"), onnx_threads or None)
             self.card_ = {**self.card_, "inference": ONNX_INFERENCE}
         else:
             self.tok_, self.base_ = self._load_encoder(self.encoder_dir_)

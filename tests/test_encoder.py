@@ -26,6 +26,7 @@ from classify.encoder import (
     embed,
     ensure_encoder,
     load_encoder,
+    load_tokenizer,
 )
 from classify.errors import ModelError
 
@@ -135,6 +136,27 @@ def test_tiny_encoder_is_deterministic(tmp_path):
 def test_tiny_encoder_tokenizer_config_loads_in_transformers_4_and_5(tiny_encoder):
     config = json.loads((tiny_encoder / "tokenizer_config.json").read_text(encoding="utf-8"))
     assert config["tokenizer_class"] == "PreTrainedTokenizerFast"
+
+
+def test_load_tokenizer_gives_autotokenizers_ids_and_special_tokens(tiny_encoder, tmp_path):
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(tiny_encoder, local_files_only=True)
+    fast = load_tokenizer(tiny_encoder)
+    texts = [ENCODER_PREFIX + "Russia welcomed the BRICS summit on energy.", "Россия приветствовала саммит БРИКС.",
+             "", "a " * 700, "Sanctions — «незаконные»!"]
+    assert fast(texts, add_special_tokens=False)["input_ids"] == reference(texts, add_special_tokens=False)["input_ids"]
+    assert len(fast([texts[3]], add_special_tokens=False)["input_ids"][0]) > 512  # no silent truncation
+    for name in ("cls_token_id", "sep_token_id", "pad_token_id", "unk_token_id", "mask_token_id", "model_max_length"):
+        assert getattr(fast, name) == getattr(reference, name), name
+    # tokenizer_config.json written by older transformers: special tokens as AddedToken dicts
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "tokenizer.json").write_bytes((tiny_encoder / "tokenizer.json").read_bytes())
+    config = json.loads((tiny_encoder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config["pad_token"] = {"content": config["pad_token"], "lstrip": False, "rstrip": False, "__type": "AddedToken"}
+    (old / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert load_tokenizer(old).pad_token_id == reference.pad_token_id
 
 
 def test_embed_is_normalised_and_padding_invariant(tiny_encoder):

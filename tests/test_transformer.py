@@ -230,6 +230,37 @@ def test_onnx_graph_cache_not_writable_tags_from_memory(fitted, tmp_path, monkey
     np.testing.assert_allclose(got.topics, m.predict_proba(g).topics, atol=1e-4)
 
 
+def test_onnx_graph_leaves_the_vocabulary_matrix_in_the_memory_mapped_weights(fitted, tmp_path):
+    """The graph starts after the token lookup; the lookup reads the saved matrix through a memory map."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+    import torch
+    from safetensors.torch import save_file
+
+    from classify.onnxrt import export_encoder, safetensors_word_table
+
+    m, g = fitted
+    m.save(tmp_path / "model")
+    weights = tmp_path / "model" / "encoder" / "model.safetensors"
+    table = safetensors_word_table(weights)
+    expected = m.base_.embeddings.word_embeddings.weight.detach().numpy()
+    assert isinstance(table, np.memmap)
+    np.testing.assert_array_equal(table, expected)
+    graph = onnx.load_from_string(export_encoder(m.base_.embeddings, list(m.base_.encoder.layer[: m.n_frozen_]), m.net_))
+    assert [i.name for i in graph.graph.input] == ["embeds", "mask"]
+    assert expected.shape not in [tuple(t.dims) for t in graph.graph.initializer]
+    half = tmp_path / "half.safetensors"  # another dtype: read and widened to float32, not mapped
+    save_file({"embeddings.word_embeddings.weight": torch.from_numpy(expected).half()}, str(half))
+    np.testing.assert_allclose(safetensors_word_table(half), expected, atol=1e-2)
+    none = tmp_path / "none.safetensors"
+    save_file({"embeddings.position_embeddings.weight": torch.zeros(4, 2)}, str(none))
+    with pytest.raises(ModelError, match="word_embeddings.weight.*--runtime torch"):
+        safetensors_word_table(none)
+    (tmp_path / "cut.safetensors").write_bytes(weights.read_bytes()[:20])
+    with pytest.raises(ModelError, match="cut.safetensors"):
+        safetensors_word_table(tmp_path / "cut.safetensors")
+
+
 def test_head_prior_keeps_the_label_head_near_its_cue_start(tiny_encoder):
     """L2-SP: with a penalty the label head ends closer to its cue-prior initialisation."""
     import torch
