@@ -38,7 +38,7 @@ from .errors import ConfigError, ModelError, check_float, check_folds, check_int
 from .fastvec import CharNgramCounter, WordNgramCounter
 from .model import Model, Probas, as_paragraphs, check_fitted, gold_targets, now_iso, versions
 from .splits import group_folds, stacked_targets
-from .stacking import apply_stacker, fit_stacker, post_hits
+from .stacking import apply_stacker, fit_stacker, label_rows, post_hits
 from .thresholds import choose
 
 
@@ -68,6 +68,9 @@ class BaselineConfig:
     """Combine each label's score with its cue hits by a small logistic regression per task
     (inputs: the score's logit and ``log1p`` of the post's cue hits), fitted on the inner
     out-of-fold predictions, so the weight given to the codebook's cues is learned, not guessed."""
+    stack_frames_per_label: bool = True
+    """With ``stack_cues``: one stacker row per frame (shared weights plus per-frame deviations kept
+    small by the L2 penalty, ``classify.stacking``) instead of one shared by all frames; topics stay shared."""
     frame_unit: str = "paragraph"
     """``paragraph``: frames are learned from the gold evidence paragraphs (positives) and the
     paragraphs of posts without the frame (negatives); a post's score is its best paragraph's.
@@ -326,9 +329,10 @@ class BaselineModel(Model):
         if self.config.stack_cues:
             H = post_hits(self.matcher_, paragraphs)
             nt = Yt.shape[1]
-            self.stackers_ = np.array([fit_stacker(Pt, H[:, :nt], Yt), fit_stacker(Pf, H[:, nt:], Yf)])
-            Pt = apply_stacker(self.stackers_[0], Pt, H[:, :nt])
-            Pf = apply_stacker(self.stackers_[1], Pf, H[:, nt:])
+            self.stackers_ = np.vstack([fit_stacker(Pt, H[:, :nt], Yt),
+                                        fit_stacker(Pf, H[:, nt:], Yf, per_label=self.config.stack_frames_per_label)])
+            Pt = apply_stacker(self.stackers_[:nt], Pt, H[:, :nt])
+            Pf = apply_stacker(self.stackers_[nt:], Pf, H[:, nt:])
         mp = self.config.per_label_min_positives
         return {"topics": choose(Yt, Pt, self.codebook.topics, average="micro", per_label_min_positives=mp),
                 "frames": choose(Yf, Pf, self.codebook.frames, average="macro", per_label_min_positives=mp),
@@ -360,8 +364,8 @@ class BaselineModel(Model):
                 frames[has] = np.maximum.reduceat(Pp, starts[has], axis=0)
             frames[:, self.backoff_[nt:]] = P[:, nt:][:, self.backoff_[nt:]]
         if getattr(self, "stackers_", None) is not None:
-            topics = apply_stacker(self.stackers_[0], topics, H[:, :nt])
-            frames = apply_stacker(self.stackers_[1], frames, H[:, nt:])
+            topics = apply_stacker(self.stackers_[:nt], topics, H[:, :nt])
+            frames = apply_stacker(self.stackers_[nt:], frames, H[:, nt:])
         return Probas(topics=topics, frames=frames, stance=S, paragraph_frames=per_para)
 
     def _label_proba_from(self, Z: np.ndarray, hits: np.ndarray, cols: slice) -> np.ndarray:
@@ -412,7 +416,9 @@ class BaselineModel(Model):
             w = load_file(str(path / "weights.safetensors"))
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelError(f"{path / 'weights.safetensors'}: not a valid safetensors file ({exc}); the model is corrupt or tampered") from None
-        self.config = BaselineConfig.from_dict(json.loads((path / "config.json").read_text(encoding="utf-8")))
+        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        cfg.setdefault("stack_frames_per_label", False)  # saved before the option: one stacker per task
+        self.config = BaselineConfig.from_dict(cfg)
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
         self.matcher_ = CueMatcher(self.codebook)
         self.feat_ = _Featuriser(self.config, self.matcher_)
@@ -422,7 +428,10 @@ class BaselineModel(Model):
         self.coef_, self.intercept_ = w["coef"], w["intercept"]
         self.backoff_ = w["backoff"].astype(bool)
         self.stance_coef_, self.stance_intercept_ = w["stance_coef"], w["stance_intercept"]
-        self.stackers_ = w.get("stackers")
+        try:
+            self.stackers_ = label_rows(w.get("stackers"), len(self.codebook.topics), len(self.codebook.frames))
+        except ValueError as exc:
+            raise ModelError(f"{path / 'weights.safetensors'}: {exc}; the model is corrupt or tampered") from None
         n_feat = len(vocab["word"]) + len(vocab["char"]) + (len(self.codebook.topics) + len(self.codebook.frames) if self.config.use_cues else 0)
         if self.coef_.shape[1] != n_feat or len(self.feat_.idf_word) != len(vocab["word"]):
             raise ModelError(f"{path}: weights do not match the vocabulary ({self.coef_.shape[1]} vs {n_feat} features); the model is corrupt or tampered")

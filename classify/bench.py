@@ -173,8 +173,8 @@ for paras in posts:
     Z = np.array(Z)
     prob = 1 / (1 + np.exp(-(Z @ W.T + b).max(0)))
     if m.stackers_ is not None:
-        prob = np.concatenate([apply_stacker(m.stackers_[0], prob[None, :nt], H[None, :nt])[0],
-                               apply_stacker(m.stackers_[1], prob[None, nt:], H[None, nt:])[0]])
+        prob = np.concatenate([apply_stacker(m.stackers_[:nt], prob[None, :nt], H[None, :nt])[0],
+                               apply_stacker(m.stackers_[nt:], prob[None, nt:], H[None, nt:])[0]])
     plain.append(prob)
 plain_sec = time.perf_counter() - t
 out = os.path.join(tempfile.mkdtemp(), 'tags.parquet')

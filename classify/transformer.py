@@ -38,7 +38,7 @@ from .codebook import Codebook
 from .cues import CueMatcher
 from .errors import ConfigError, ModelError, check_float, check_folds, check_int
 from .model import Model, Probas, as_paragraphs, check_fitted, gold_targets, now_iso, versions
-from .stacking import apply_stacker, fit_stacker, post_hits
+from .stacking import apply_stacker, fit_stacker, label_rows, post_hits
 from .thresholds import choose
 
 _CACHE: dict[tuple, Any] = {}
@@ -68,6 +68,9 @@ class TransformerConfig:
     stack_cues: bool = True
     """Combine the post scores with the post's cue hits by a small logistic regression per task,
     fitted on the inner out-of-fold predictions (as the baseline does; ``classify.stacking``)."""
+    stack_frames_per_label: bool = True
+    """With ``stack_cues``: one stacker row per frame (shared weights plus per-frame deviations kept
+    small by the L2 penalty, ``classify.stacking``) instead of one shared by all frames; topics stay shared."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2
@@ -419,8 +422,9 @@ class TransformerModel(Model):
         if self.config.stack_cues:
             H = post_hits(self.matcher_, paragraphs)
             nt = Yt.shape[1]
-            self.stackers_ = np.array([fit_stacker(Pt, H[:, :nt], Yt), fit_stacker(Pf, H[:, nt:], Yf)])
-            Pt, Pf = apply_stacker(self.stackers_[0], Pt, H[:, :nt]), apply_stacker(self.stackers_[1], Pf, H[:, nt:])
+            self.stackers_ = np.vstack([fit_stacker(Pt, H[:, :nt], Yt),
+                                        fit_stacker(Pf, H[:, nt:], Yf, per_label=self.config.stack_frames_per_label)])
+            Pt, Pf = apply_stacker(self.stackers_[:nt], Pt, H[:, :nt]), apply_stacker(self.stackers_[nt:], Pf, H[:, nt:])
         mp = self.config.per_label_min_positives
         return {"topics": choose(Yt, Pt, self.codebook.topics, average="micro", per_label_min_positives=mp),
                 "frames": choose(Yf, Pf, self.codebook.frames, average="macro", per_label_min_positives=mp),
@@ -493,7 +497,7 @@ class TransformerModel(Model):
             per_para.append(expit(pl[:, nt:]))
         if getattr(self, "stackers_", None) is not None:
             H = np.array([hits[[index[p] for p in paras]].sum(axis=0) for paras in paragraphs], dtype=float).reshape(len(paragraphs), -1)
-            T, F = apply_stacker(self.stackers_[0], T, H[:, :nt]), apply_stacker(self.stackers_[1], F, H[:, nt:])
+            T, F = apply_stacker(self.stackers_[:nt], T, H[:, :nt]), apply_stacker(self.stackers_[nt:], F, H[:, nt:])
         return Probas(T, F, S, per_para)
 
     def quantize_int8(self) -> TransformerModel:
@@ -638,6 +642,7 @@ class TransformerModel(Model):
         n_frozen = int(cfg.pop("n_frozen"))
         cfg.setdefault("stack_cues", False)  # models saved before these options had neither
         cfg.setdefault("cue_prior", 0.0)
+        cfg.setdefault("stack_frames_per_label", False)  # saved before the option: one stacker per task
         self.config = TransformerConfig.from_dict(cfg)
         try:
             heads = load_file(str(path / "heads.safetensors"))
@@ -646,7 +651,11 @@ class TransformerModel(Model):
         self.encoder_dir_ = path / "encoder"
         self.loaded_from_ = path  # the weights in memory are this directory's until ``fit`` changes them
         self.n_frozen_ = n_frozen
-        self.stackers_ = heads["stackers"].numpy() if "stackers" in heads else None
+        try:
+            self.stackers_ = label_rows(heads["stackers"].numpy() if "stackers" in heads else None,
+                                        len(self.codebook.topics), len(self.codebook.frames))
+        except ValueError as exc:
+            raise ModelError(f"{path / 'heads.safetensors'}: {exc}; retrain") from None
         if self.config.stack_cues and self.config.threshold_folds and self.stackers_ is None:
             raise ModelError(f"{path / 'heads.safetensors'}: the config asks for cue stacking but the file has no stackers; retrain")
         graph = None

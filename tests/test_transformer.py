@@ -147,7 +147,9 @@ def test_cue_stacking_is_fitted_saved_and_loaded(tiny_encoder, tmp_path):
 
     g = make_gold()
     m = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=2)).fit(g, g)
-    assert m.stackers_.shape == (2, 3)
+    nt, nf = len(m.codebook.topics), len(m.codebook.frames)
+    assert m.stackers_.shape == (nt + nf, 3)
+    assert np.allclose(m.stackers_[:nt], m.stackers_[0])  # topics: one shared stacker
     expected = m.predict_proba(g)
     m.save(tmp_path / "model")
     got = load_model(tmp_path / "model")
