@@ -12,7 +12,8 @@ Design, and why (numbers in the evaluation report):
 * **The codebook's cues are inputs of the heads** (``log1p`` hits per paragraph), so the model
   starts from the cues and learns where the encoder adds to them.
 * **Stacked with the cues** (``classify.stacking``): post scores and the post's cue hits are combined
-  by one small logistic regression per task, fitted on the inner out-of-fold predictions.
+  by one small logistic regression per task (for frames one row per frame, ``stack_frames_per_label``),
+  fitted on the inner out-of-fold predictions.
 * **Thresholds from inner out-of-fold predictions** of the training posts, as for the baseline
   (``threshold_folds`` inner folds; 3 by default, to keep the budget).
 
