@@ -428,10 +428,7 @@ class BaselineModel(Model):
         self.coef_, self.intercept_ = w["coef"], w["intercept"]
         self.backoff_ = w["backoff"].astype(bool)
         self.stance_coef_, self.stance_intercept_ = w["stance_coef"], w["stance_intercept"]
-        try:
-            self.stackers_ = label_rows(w.get("stackers"), len(self.codebook.topics), len(self.codebook.frames))
-        except ValueError as exc:
-            raise ModelError(f"{path / 'weights.safetensors'}: {exc}; the model is corrupt or tampered") from None
+        self.stackers_ = label_rows(w.get("stackers"), len(self.codebook.topics), len(self.codebook.frames), path / "weights.safetensors")
         n_feat = len(vocab["word"]) + len(vocab["char"]) + (len(self.codebook.topics) + len(self.codebook.frames) if self.config.use_cues else 0)
         if self.coef_.shape[1] != n_feat or len(self.feat_.idf_word) != len(vocab["word"]):
             raise ModelError(f"{path}: weights do not match the vocabulary ({self.coef_.shape[1]} vs {n_feat} features); the model is corrupt or tampered")

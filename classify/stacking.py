@@ -16,10 +16,13 @@ evidence (the argmax over a post's paragraphs) is unchanged.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy.special import expit
 
 from .cues import CueMatcher
+from .errors import ModelError
 
 
 def logit(P: np.ndarray) -> np.ndarray:
@@ -52,15 +55,17 @@ def apply_stacker(w: np.ndarray, P: np.ndarray, H: np.ndarray) -> np.ndarray:
     return expit(w[:, 0] * logit(P) + w[:, 1] * np.log1p(H) + w[:, 2])
 
 
-def label_rows(stackers: np.ndarray | None, n_topics: int, n_frames: int) -> np.ndarray | None:
-    """Stackers as saved, one row per label; a model saved before per-label rows has one row per task."""
+def label_rows(stackers: np.ndarray | None, n_topics: int, n_frames: int, source: Path) -> np.ndarray | None:
+    """Stackers as saved in ``source``, one row per label; a model saved before per-label rows has one
+    row per task. A shape that fits neither is a corrupt file (:class:`ModelError` naming it)."""
     if stackers is None:
         return None
     stackers = np.asarray(stackers, dtype=float)
     if stackers.shape == (2, 3):
         return np.vstack([np.tile(stackers[0], (n_topics, 1)), np.tile(stackers[1], (n_frames, 1))])
     if stackers.shape != (n_topics + n_frames, 3):
-        raise ValueError(f"stackers of shape {stackers.shape}; expected ({n_topics + n_frames}, 3)")
+        raise ModelError(f"{source}: stackers of shape {stackers.shape}, expected ({n_topics + n_frames}, 3); "
+                         f"the model is corrupt or tampered, retrain it")
     return stackers
 
 

@@ -652,11 +652,8 @@ class TransformerModel(Model):
         self.encoder_dir_ = path / "encoder"
         self.loaded_from_ = path  # the weights in memory are this directory's until ``fit`` changes them
         self.n_frozen_ = n_frozen
-        try:
-            self.stackers_ = label_rows(heads["stackers"].numpy() if "stackers" in heads else None,
-                                        len(self.codebook.topics), len(self.codebook.frames))
-        except ValueError as exc:
-            raise ModelError(f"{path / 'heads.safetensors'}: {exc}; retrain") from None
+        self.stackers_ = label_rows(heads["stackers"].numpy() if "stackers" in heads else None,
+                                    len(self.codebook.topics), len(self.codebook.frames), path / "heads.safetensors")
         if self.config.stack_cues and self.config.threshold_folds and self.stackers_ is None:
             raise ModelError(f"{path / 'heads.safetensors'}: the config asks for cue stacking but the file has no stackers; retrain")
         graph = None

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from classify.errors import ModelError
+from classify.metrics import multilabel_f1
 from classify.stacking import apply_stacker, fit_stacker, label_rows
 
 
@@ -25,13 +29,8 @@ def test_shared_stacker_has_equal_rows_and_per_label_rows_follow_each_labels_sig
     assert own.shape == (2, 3)
     assert own[0, 1] > own[1, 1]  # label 0 leans on its cues more than label 1 does
     assert own[1, 0] > own[0, 0]  # and label 1 on its score
-    f1 = [_f1(Y, apply_stacker(w, P, H) >= 0.5) for w in (shared, own)]
+    f1 = [multilabel_f1(Y, apply_stacker(w, P, H) >= 0.5)["micro_f1"] for w in (shared, own)]
     assert f1[1] > f1[0]
-
-
-def _f1(Y: np.ndarray, Yhat: np.ndarray) -> float:
-    tp = (Y & Yhat).sum()
-    return 2 * tp / (Y.sum() + Yhat.sum())
 
 
 def test_stacker_of_a_task_without_both_classes_is_the_identity():
@@ -43,9 +42,9 @@ def test_stacker_of_a_task_without_both_classes_is_the_identity():
 
 def test_label_rows_expands_a_per_task_stacker_saved_before_per_label_rows():
     old = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    rows = label_rows(old, 4, 10)
+    rows = label_rows(old, 4, 10, Path("m/weights.safetensors"))
     assert rows.shape == (14, 3) and (rows[:4] == old[0]).all() and (rows[4:] == old[1]).all()
-    assert label_rows(None, 4, 10) is None
-    np.testing.assert_array_equal(label_rows(rows, 4, 10), rows)
-    with pytest.raises(ValueError, match="expected \\(14, 3\\)"):
-        label_rows(np.zeros((5, 3)), 4, 10)
+    assert label_rows(None, 4, 10, Path("m/weights.safetensors")) is None
+    np.testing.assert_array_equal(label_rows(rows, 4, 10, Path("m/weights.safetensors")), rows)
+    with pytest.raises(ModelError, match="m/weights.safetensors: stackers of shape \\(5, 3\\), expected \\(14, 3\\)"):
+        label_rows(np.zeros((5, 3)), 4, 10, Path("m/weights.safetensors"))
