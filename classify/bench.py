@@ -11,11 +11,13 @@ RSS of a fresh child process running the job, so runs do not pollute each other.
 Two kinds of tagging figure: ``tag`` is the whole ``classify.tag`` command in a fresh process
 (reading, cleaning, language ID, model, writing Parquet), for the baseline with its default
 ``--jobs`` (worker processes on every core) and with one process, for the transformer with
-PyTorch and with ONNX Runtime (``--runtime onnx``, when installed); ``model`` is the model alone
+PyTorch, with ONNX Runtime (``--runtime onnx``, when installed) and with bfloat16 matrix products
+(``--runtime bf16``, on CPUs with AMX or AVX512-BF16); ``model`` is the model alone
 in one process on posts already ingested (``Model.predict`` on batches of 256 posts). The faster
-transformer paths (ONNX Runtime, int8) are compared with PyTorch fp32 on the sample dumps: posts
+transformer paths (ONNX Runtime, bfloat16, int8) are compared with PyTorch fp32 on the sample dumps: posts
 with the same labels, largest probability difference.
-The reference figures: the machine's fp32 matrix-multiply rate (torch, GFLOP/s, 2 threads), the
+The reference figures: the machine's fp32 (and, where the CPU has it, bfloat16) matrix-multiply
+rate (torch, GFLOP/s, 2 threads), the
 transformer's achieved rate (encoder FLOPs of the tokens it encoded / model seconds, see
 ``classify.transformer.encoder_flops``) as a fraction of it, and a plain ``transformers``
 ``feature-extraction`` pipeline loop over the posts of the sample dumps with the same fine-tuned
@@ -39,7 +41,7 @@ from typing import Any
 
 from ._cli import atomic_write_text, make_parser, run_main
 from .errors import ConfigError
-from .onnxrt import onnx_available
+from .onnxrt import native_bf16, onnx_available
 
 SAMPLE_DUMPS = Path("data/dumps")
 OUT = Path("eval/bench/bench.json")
@@ -120,6 +122,7 @@ df = ingest([{str(dump)!r}]); posts = [list(p) for p, e in zip(df['paragraphs'],
 m = load_model({str(model_dir)!r})
 if {int8!r}: m.quantize_int8()
 if {runtime!r} == 'onnx': m.use_onnx()
+if {runtime!r} == 'bf16': m.use_bf16()
 m.predict(posts[:8])
 flops = [0.0, 0.0]
 t = time.perf_counter()
@@ -138,7 +141,10 @@ def bench_pipeline(model_dir: Path, dumps: list[Path], runtime: str = "torch", c
     Both timings include loading: the pipeline's construction from the model's encoder folder,
     and ``classify.tag``'s model load (the in-process cache of loaded encoders is emptied first, so
     ``tag`` reads the weights from disk as the pipeline does). The plain loop applies the same heads
-    and cue stacking. ``cache_dir``: the ``CLASSIFY_CACHE`` of the run (where ONNX graphs are cached).
+    and cue stacking, in fp32 (the reference for every runtime). For ``runtime="bf16"`` the same
+    loop is also timed under the same bfloat16 autocast (``plain_bf16_seconds``), so the gain of
+    the project's batching, deduplication and bucketing alone is a ratio too.
+    ``cache_dir``: the ``CLASSIFY_CACHE`` of the run (where ONNX graphs are cached).
     """
     code = f"""
 import time, json, tempfile, os
@@ -158,25 +164,31 @@ posts = [list(p) for p, e in zip(df['paragraphs'], df['empty_text']) if not e]
 matcher = CueMatcher(m.codebook)
 W, b = m.net_.label_head.weight.detach().numpy(), m.net_.label_head.bias.detach().numpy()
 nt = len(m.codebook.topics)
-t = time.perf_counter()
-pipe = pipeline('feature-extraction', model=os.path.join(model_dir, 'encoder'), tokenizer=os.path.join(model_dir, 'encoder'),
-                framework='pt', device=-1, tokenize_kwargs={{'truncation': True, 'max_length': m.config.max_length}})
-load_sec = time.perf_counter() - t
-plain = []
-for paras in posts:
-    Z, H = [], np.zeros(len(matcher.label_ids))
-    for p in paras:
-        h = np.asarray(pipe(ENCODER_PREFIX + p)[0])
-        hits = matcher.vector(p)
-        H = H + hits
-        Z.append(np.concatenate([h.mean(0), np.log1p(hits)]) if m.config.use_cues else h.mean(0))
-    Z = np.array(Z)
-    prob = 1 / (1 + np.exp(-(Z @ W.T + b).max(0)))
-    if m.stackers_ is not None:
-        prob = np.concatenate([apply_stacker(m.stackers_[:nt], prob[None, :nt], H[None, :nt])[0],
-                               apply_stacker(m.stackers_[nt:], prob[None, nt:], H[None, nt:])[0]])
-    plain.append(prob)
-plain_sec = time.perf_counter() - t
+def plain_loop():
+    t = time.perf_counter()
+    pipe = pipeline('feature-extraction', model=os.path.join(model_dir, 'encoder'), tokenizer=os.path.join(model_dir, 'encoder'),
+                    framework='pt', device=-1, tokenize_kwargs={{'truncation': True, 'max_length': m.config.max_length}})
+    load_sec = time.perf_counter() - t
+    plain = []
+    for paras in posts:
+        Z, H = [], np.zeros(len(matcher.label_ids))
+        for p in paras:
+            h = np.asarray(pipe(ENCODER_PREFIX + p)[0], dtype=np.float64)
+            hits = matcher.vector(p)
+            H = H + hits
+            Z.append(np.concatenate([h.mean(0), np.log1p(hits)]) if m.config.use_cues else h.mean(0))
+        Z = np.array(Z)
+        prob = 1 / (1 + np.exp(-(Z @ W.T + b).max(0)))
+        if m.stackers_ is not None:
+            prob = np.concatenate([apply_stacker(m.stackers_[:nt], prob[None, :nt], H[None, :nt])[0],
+                                   apply_stacker(m.stackers_[nt:], prob[None, nt:], H[None, nt:])[0]])
+        plain.append(prob)
+    return plain, time.perf_counter() - t, load_sec
+plain, plain_sec, load_sec = plain_loop()
+plain_bf16_sec = None
+if {runtime!r} == 'bf16':
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        plain_bf16_sec = plain_loop()[1]
 out = os.path.join(tempfile.mkdtemp(), 'tags.parquet')
 import classify.transformer as _T; _T._CACHE.clear()
 t = time.perf_counter(); s = tag(dumps, out, model_dir=model_dir, runtime={runtime!r}); tag_sec = time.perf_counter() - t
@@ -193,14 +205,15 @@ paras_of = dict(zip(df['post_id'], df['paragraphs']))
 fits = np.array([all(len(w) == 1 for w in m._windows_many(m.tok_, list(paras_of[i]))) for i in ok['post_id']])
 diff = np.abs(ours - ref).max(axis=1)
 print(json.dumps({{'posts': len(posts), 'plain_seconds': plain_sec, 'plain_load_seconds': load_sec, 'tag_seconds': tag_sec,
+                  'plain_bf16_seconds': plain_bf16_sec,
                   'tag_rows': s.n_posts, 'max_abs_diff': float(diff.max()), 'n_compared': len(ok), 'n_one_window': int(fits.sum()),
                   'max_abs_diff_one_window': float(diff[fits].max()) if fits.any() else None}}))"""
     return _child(code)
 
 
 def bench_agreement(model_dir: Path, dumps: list[Path], variant: str) -> dict[str, Any]:
-    """Labels and probabilities of a faster path (``int8`` or ``onnx``) against PyTorch fp32 on the sample dumps."""
-    make = {"int8": ".quantize_int8()", "onnx": ".use_onnx()"}[variant]
+    """Labels and probabilities of a faster path (``int8``, ``onnx`` or ``bf16``) against PyTorch fp32 on the sample dumps."""
+    make = {"int8": ".quantize_int8()", "onnx": ".use_onnx()", "bf16": ".use_bf16()"}[variant]
     code = f"""
 import json
 import numpy as np, torch; torch.set_num_threads(2)
@@ -226,13 +239,13 @@ m=load_model({str(model_dir)!r}); print(json.dumps({{'seconds': time.perf_counte
     return _child(code)
 
 
-def matmul_gflops(n: int = 1024, reps: int = 20) -> float:
-    """fp32 matrix-multiply rate of this CPU with torch (2 threads), GFLOP/s."""
+def matmul_gflops(n: int = 1024, reps: int = 20, dtype: str = "float32") -> float:
+    """Matrix-multiply rate of this CPU with torch (2 threads), GFLOP/s, in ``dtype`` (float32 or bfloat16)."""
     import torch
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    a = torch.randn(n, n)
-    b = torch.randn(n, n)
+    a = torch.randn(n, n, dtype=getattr(torch, dtype))
+    b = torch.randn(n, n, dtype=getattr(torch, dtype))
     for _ in range(3):
         a @ b
     t = time.perf_counter()
@@ -254,6 +267,8 @@ def run_bench(*, quick: bool = False, sizes: tuple[int, ...] | None = None, runs
                            "quick": quick, "sizes": list(sizes), "runs": runs, "ingest": {}, "tag": {}, "model": {},
                            "load": {}, "train": {}, "transformer_flops": {}, "pipeline_reference": {}}
     res["machine"]["matmul_gflops_fp32"] = round(statistics.median(matmul_gflops() for _ in range(3)), 1)
+    if native_bf16():
+        res["machine"]["matmul_gflops_bf16"] = round(statistics.median(matmul_gflops(dtype="bfloat16") for _ in range(3)), 1)
     for kind in kinds:
         card = json.loads((models_dir / kind / "card.json").read_text())
         res["train"][kind] = {"final_fit_seconds": card.get("train_seconds")}
@@ -291,6 +306,9 @@ def run_bench(*, quick: bool = False, sizes: tuple[int, ...] | None = None, runs
                         res["transformer_flops"].setdefault(name, {})[str(n)] = {
                             "gflop_per_post": r[0]["flops_useful"] / r[0]["posts"] / 1e9, "achieved_gflops": _stats(gf),
                             "achieved_gflops_with_padding": _stats(gp), "fraction_of_matmul_peak": _stats([g / peak for g in gf])}
+                        if opts.get("runtime") == "bf16":  # its own limit is the bfloat16 rate
+                            bpeak = res["machine"]["matmul_gflops_bf16"]
+                            res["transformer_flops"][name][str(n)]["fraction_of_bf16_matmul_peak"] = _stats([g / bpeak for g in gf])
     if "transformer" in kinds:
         dumps = sorted(SAMPLE_DUMPS.glob("*.txt"))
         for name, opts in _tag_variants("transformer"):
@@ -304,12 +322,17 @@ def run_bench(*, quick: bool = False, sizes: tuple[int, ...] | None = None, runs
                 "tag_posts_per_s": _stats([x["tag_rows"] / x["tag_seconds"] for x in r]),
                 "speedup": _stats([x["plain_seconds"] / x["tag_seconds"] for x in r]),
                 "speedup_first_run": first["plain_seconds"] / first["tag_seconds"],
+                **({"plain_bf16_posts_per_s": _stats([x["posts"] / x["plain_bf16_seconds"] for x in r]),
+                    "speedup_vs_plain_bf16": _stats([x["plain_bf16_seconds"] / x["tag_seconds"] for x in r])}
+                   if r[0].get("plain_bf16_seconds") else {}),
                 "max_abs_prob_diff": max(x["max_abs_diff"] for x in [first, *r]), "posts_compared": r[0]["n_compared"],
                 "posts_one_window": r[0]["n_one_window"], "max_abs_prob_diff_one_window": r[0]["max_abs_diff_one_window"],
                 "note": "both timings include loading the model; speedup_first_run: with an empty cache (ONNX Runtime "
                         "exports the graph then), speedup: the runs after it; the pipeline truncates a paragraph at "
                         "max_length tokens where classify windows it, so posts whose paragraphs all fit one window "
-                        "must agree to float tolerance"}
+                        "must agree to float tolerance (bf16: to its own tolerance, see faster_paths_vs_fp32); "
+                        "the plain loop runs in fp32 for every runtime, speedup_vs_plain_bf16: against the same loop "
+                        "under bfloat16 autocast"}
         res["faster_paths_vs_fp32"] = {v: bench_agreement(models_dir / "transformer", dumps, v) for v in _fast_paths()}
     return res
 
@@ -320,22 +343,27 @@ def _all_rss(x: dict[str, Any]) -> float:
 
 
 def _fast_paths() -> list[str]:
-    return ["int8", *(["onnx"] if onnx_available() else [])]
+    return ["int8", *(["onnx"] if onnx_available() else []), *(["bf16"] if native_bf16() else [])]
+
+
+def _runtimes() -> list[tuple[str, dict[str, Any]]]:
+    """The transformer's runtimes on this machine: PyTorch, ONNX Runtime when installed, bfloat16 on CPUs that have it."""
+    return [("transformer", {"runtime": "torch"}), *([("transformer_onnx", {"runtime": "onnx"})] if onnx_available() else []),
+            *([("transformer_bf16", {"runtime": "bf16"})] if native_bf16() else [])]
 
 
 def _tag_variants(kind: str) -> list[tuple[str, dict[str, Any]]]:
     """What ``classify.tag`` is timed with: the default (automatic ``--jobs``) and one process for the
-    baseline; PyTorch and, when installed, ONNX Runtime for the transformer."""
+    baseline; each runtime of ``_runtimes`` for the transformer."""
     if kind == "baseline":
         return [("baseline", {}), ("baseline_1_process", {"jobs": 1})]
-    return [("transformer", {"runtime": "torch"}), *([("transformer_onnx", {"runtime": "onnx"})] if onnx_available() else [])]
+    return _runtimes()
 
 
 def _model_variants(kind: str) -> list[tuple[str, dict[str, Any]]]:
     if kind == "baseline":
         return [("baseline", {})]
-    return [("transformer", {}), *([("transformer_onnx", {"runtime": "onnx"})] if onnx_available() else []),
-            ("transformer_int8", {"int8": True})]
+    return [*_runtimes(), ("transformer_int8", {"int8": True})]
 
 
 def _cpu_name() -> str:
@@ -349,7 +377,8 @@ def _cpu_name() -> str:
 
 
 def table(res: dict[str, Any]) -> str:
-    lines = [f"machine: {res['machine']['cpus']} CPUs, fp32 matmul {res['machine']['matmul_gflops_fp32']} GFLOP/s",
+    bf16 = f", bf16 matmul {res['machine']['matmul_gflops_bf16']} GFLOP/s" if res["machine"].get("matmul_gflops_bf16") else ""
+    lines = [f"machine: {res['machine']['cpus']} CPUs, fp32 matmul {res['machine']['matmul_gflops_fp32']} GFLOP/s{bf16}",
              f"{'what':<34}{'size':>8}{'posts/s (median [min, max])':>34}{'peak RSS MB':>14}",
              "(peak RSS of tag with workers: main process + workers, each at the largest worker's peak)"]
     for n, v in res["ingest"].items():
@@ -368,11 +397,17 @@ def table(res: dict[str, Any]) -> str:
     for name, by_n in res.get("transformer_flops", {}).items():
         for n, v in by_n.items():
             f = v["fraction_of_matmul_peak"]
-            lines.append(f"{name + ' GFLOP/s':<34}{n:>8}{v['achieved_gflops']['median']:>18.1f} ({f['median']:.0%} of {res['machine']['matmul_gflops_fp32']})")
+            of_bf16 = (f", {v['fraction_of_bf16_matmul_peak']['median']:.0%} of bf16 {res['machine']['matmul_gflops_bf16']}"
+                       if "fraction_of_bf16_matmul_peak" in v else "")
+            lines.append(f"{name + ' GFLOP/s':<34}{n:>8}{v['achieved_gflops']['median']:>18.1f} ({f['median']:.0%} of fp32 "
+                         f"{res['machine']['matmul_gflops_fp32']}{of_bf16})")
     for name, pr in (res.get("pipeline_reference") or {}).items():
         lines.append(f"{'plain pipeline loop (sample dumps)':<34}{pr['posts']:>8}{pr['plain_posts_per_s']['median']:>18,.1f}")
         lines.append(f"{'tag ' + name + ' (sample dumps)':<34}{pr['posts']:>8}{pr['tag_posts_per_s']['median']:>18,.1f}"
                      f"   speedup {pr['speedup']['median']:.1f}x (first run {pr.get('speedup_first_run', float('nan')):.1f}x), max |dp| {pr['max_abs_prob_diff']:.3g}")
+        if "speedup_vs_plain_bf16" in pr:
+            lines.append(f"{'  vs the plain loop in bf16':<34}{pr['posts']:>8}{pr['plain_bf16_posts_per_s']['median']:>18,.1f}"
+                         f"   speedup {pr['speedup_vs_plain_bf16']['median']:.1f}x")
     for v, q in (res.get("faster_paths_vs_fp32") or {}).items():
         lines.append(f"{v + ' vs PyTorch fp32 (sample dumps)':<34}{q['posts']:>8}   same labels on {q['posts_same_labels']} posts, max |dp| {q['max_abs_prob_diff']:.3g}")
     for kind, v in res["load"].items():

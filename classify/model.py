@@ -310,6 +310,7 @@ def load_model(path: str | Path, runtime: str = "torch", threads: int | None = N
     ``runtime="onnx"``: a transformer that will run its encoder with ONNX Runtime
     (``classify.onnxrt``); when the directory's exported graph is cached, its PyTorch encoder
     weights are not even read (seconds and hundreds of MB saved); ``threads`` are ONNX Runtime's.
+    ``runtime="bf16"``: a transformer whose encoder multiplies in bfloat16 (``use_bf16``).
     Other kinds ignore ``runtime``.
 
     Examples
@@ -327,4 +328,6 @@ def load_model(path: str | Path, runtime: str = "torch", threads: int | None = N
         if getattr(model, "ort_", None) is None:  # no cached graph: export it (outside load's error wrapping)
             model.use_onnx(threads)
         return model
+    if kind == "transformer" and runtime == "bf16":
+        return model_class(kind).load(path).use_bf16()
     return model_class(kind).load(path)

@@ -23,6 +23,7 @@ when it is installed (onnxruntime and onnx, dependencies of classify), else PyTo
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import importlib.util
 import io
 import json
@@ -36,7 +37,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "bf16")
 KEEP_GRAPHS = 2
 """Exported graphs kept in the cache (each the encoder's weights less its vocabulary matrix: 86 MB for
 multilingual-e5-small)."""
@@ -54,7 +55,29 @@ def check_runtime(runtime: str) -> str:
         raise ConfigError(f"The 'runtime' parameter must be one of {', '.join(RUNTIMES)}. Got {runtime!r} instead.")
     if runtime == "onnx" and not onnx_available():
         raise ConfigError("--runtime onnx needs onnxruntime and onnx: pip install onnxruntime onnx")
+    if runtime == "bf16" and not native_bf16():
+        raise ConfigError("--runtime bf16 needs a CPU with bfloat16 instructions (AMX-BF16 or AVX512-BF16; "
+                          "this one has neither, so it would be slower than fp32): use --runtime onnx")
     return runtime
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AMX-BF16 or AVX512-BF16).
+
+    Why it matters: without them PyTorch emulates bfloat16 and ``--runtime bf16`` is slower than
+    fp32. Read from torch's CPU report, else from ``/proc/cpuinfo``'s flags.
+    """
+    try:
+        import torch
+
+        caps = torch._C._cpu._get_cpu_capability()
+        return bool(caps.get("amx_bf16") or caps.get("avx512_bf16"))
+    except Exception:  # a torch without that (private) report
+        try:
+            flags = Path("/proc/cpuinfo").read_text().split()
+        except OSError:
+            return False
+        return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def resolve_runtime(runtime: str, kind: str) -> str:
@@ -62,14 +85,13 @@ def resolve_runtime(runtime: str, kind: str) -> str:
     check_runtime(runtime)
     if runtime == "auto":
         return "onnx" if kind == "transformer" and onnx_available() else "torch"
-    if runtime == "onnx" and kind != "transformer":
-        raise ConfigError(f"--runtime onnx is for transformer models; this is a {kind} model (drop --runtime)")
+    if runtime in ("onnx", "bf16") and kind != "transformer":
+        raise ConfigError(f"--runtime {runtime} is for transformer models; this is a {kind} model (drop --runtime)")
     return runtime
 
 
 def graph_key(model_dir: Path, extra: dict[str, Any]) -> str:
     """Cache key of a model directory's exported encoder (see the module docstring)."""
-    import onnx
     import torch
 
     files = {}
@@ -78,7 +100,7 @@ def graph_key(model_dir: Path, extra: dict[str, Any]) -> str:
             st = f.stat()
             files[str(f.relative_to(model_dir))] = [st.st_size, st.st_mtime_ns]
     heads = model_dir / "heads.safetensors"
-    blob = {"format": GRAPH_FORMAT, "files": files, "torch": torch.__version__, "onnx": onnx.__version__,
+    blob = {"format": GRAPH_FORMAT, "files": files, "torch": torch.__version__, "onnx": importlib.metadata.version("onnx"),
             "heads_sha256": hashlib.sha256(heads.read_bytes()).hexdigest() if heads.exists() else None, **extra}
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
 

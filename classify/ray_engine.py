@@ -412,9 +412,11 @@ def tag_ray(paths: Sequence[str | Path] | str | Path, output_dir: str | Path, *,
         Ray Data's progress bars.
     verbose : bool, default=False
         Ray's log and the workers' output on stderr.
-    runtime : {"auto", "torch", "onnx"}, default="auto"
+    runtime : {"auto", "torch", "onnx", "bf16"}, default="auto"
         As ``classify.tag``'s ``--runtime``: a transformer's encoder in ONNX Runtime (each node
-        exports or reads its own cached graph) or PyTorch; ``auto`` takes ONNX Runtime when installed.
+        exports or reads its own cached graph), PyTorch, or PyTorch in bfloat16 (checked on this
+        machine, and again on each node's CPU when its actor loads the model); ``auto`` takes ONNX
+        Runtime when installed.
     """
     start = time.perf_counter()
     check_int("", "workers", workers, 1)

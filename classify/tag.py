@@ -278,7 +278,8 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
 
     ``stop_after`` stops after that many posts without merging (simulates a killed run in tests).
     ``runtime``: ``"onnx"`` runs a transformer's encoder with ONNX Runtime (``classify.onnxrt``),
-    ``"torch"`` with PyTorch, ``"auto"`` with ONNX Runtime when it is installed.
+    ``"torch"`` with PyTorch, ``"bf16"`` with PyTorch multiplying in bfloat16 (CPUs with AMX or
+    AVX512-BF16; ``TransformerModel.use_bf16``), ``"auto"`` with ONNX Runtime when it is installed.
     ``jobs``: worker processes (``classify.parallel``; default ``auto_jobs``); 1 tags in this process.
     """
     output = Path(output)
@@ -292,12 +293,14 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
     kind = read_card(model_dir).get("kind")
     asked, runtime = runtime, resolve_runtime(runtime, kind)
     jobs = jobs or auto_jobs(kind, sum(Path(p).stat().st_size for p in paths if Path(p).is_file()))
-    on_onnx = runtime == "onnx" and jobs == 1  # with workers, each worker loads its own copy
+    here = runtime if jobs == 1 else "torch"  # with workers, each worker loads its own copy for its runtime
     try:
-        model = load_model(model_dir, runtime="onnx" if on_onnx else "torch")
-    except ModelError:
+        model = load_model(model_dir, runtime=here)
+    except (ModelError, ConfigError):
         raise
     except Exception as exc:  # an encoder the ONNX exporter cannot handle: PyTorch gives the same labels
+        if here != "onnx":
+            raise
         if asked == "onnx":
             raise ConfigError(f"{model_dir}: the encoder could not be exported to ONNX ({type(exc).__name__}: {exc}); use --runtime torch") from None
         print(f"note: ONNX export failed ({type(exc).__name__}); tagging with PyTorch", file=sys.stderr)
@@ -423,9 +426,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-col", default=None, help="text column of tabular input (default: auto-detect)")
     parser.add_argument("--encoding", default=None, help="decode text input with this encoding (e.g. cp1251)")
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                        help="transformer models: run the encoder in PyTorch (torch) or ONNX Runtime (onnx, about twice as fast "
-                             "on CPU; the exported graph is cached in models/.cache/onnx); auto: onnx when installed, else torch. "
-                             "Same labels, see README 'Speed and memory'")
+                        help="transformer models: run the encoder in PyTorch (torch), ONNX Runtime (onnx, about twice as fast "
+                             "on CPU; the exported graph is cached in models/.cache/onnx; same labels), or PyTorch with bfloat16 "
+                             "matrix products (bf16: CPUs with AMX or AVX512-BF16 only, fastest there; probabilities change "
+                             "slightly); auto: onnx when installed, else torch. See README 'Speed and memory'")
     parser.add_argument("--jobs", type=int, default=None,
                         help="worker processes that clean and predict batches (same output for any value); "
                              "default: every core, up to 4, for the baseline on 16 MB of input or more; otherwise 1")

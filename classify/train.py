@@ -47,6 +47,7 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     train_seconds: dict[str, float] = field(default_factory=dict)
     best: str | None = None
+    best_path: Path | None = None
 
 
 def train(gold_path: str | Path = DEFAULT_GOLD, out_dir: str | Path = "models", *, models: Sequence[str] = DEFAULT_MODELS,
@@ -86,7 +87,8 @@ def train(gold_path: str | Path = DEFAULT_GOLD, out_dir: str | Path = "models", 
         result.best = ranking[0] if ranking else models[0]
     else:
         result.best = models[0]
-    atomic_write_text(Path(out_dir) / "best.json", json.dumps({"best": result.best, "ranking": result.metrics.get("ranking", []),
+    result.best_path = Path(out_dir) / "best.json"
+    atomic_write_text(result.best_path, json.dumps({"best": result.best, "ranking": result.metrics.get("ranking", []),
                                                                "data_sha256": sha}, indent=2) + "\n")
     return result
 
@@ -110,7 +112,8 @@ def print_summary(res: TrainResult) -> None:
         cv = res.metrics.get("timings", {}).get(kind, {}).get("cv_seconds") if res.metrics else None
         extra = f", cross-validation {cv:.0f} s" if cv is not None else ""
         print(f"{kind}: final fit {secs:.1f} s{extra} -> {res.model_dirs[kind]}")
-    print(f"best model: {res.best} (models/best.json)")
+    how = "ranked first by the evaluation" if res.metrics else "no evaluation: the first model listed"
+    print(f"best model: {res.best} ({how}; {res.best_path})")
     if res.metrics.get("run_dir"):
         print(f"report: {res.metrics['run_dir']}/report.html")
 

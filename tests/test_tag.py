@@ -138,6 +138,24 @@ def test_runtime_onnx_gives_the_same_labels_as_torch(tiny_encoder, tmp_path):
     assert a["frames"].map(list).tolist() == b["frames"].map(list).tolist()
 
 
+def test_runtime_bf16_tags_with_the_same_labels_as_torch(tiny_encoder, tmp_path):
+    from conftest import make_gold
+
+    from classify.onnxrt import native_bf16
+    from classify.transformer import TransformerConfig, TransformerModel
+
+    if not native_bf16():
+        pytest.skip("this CPU has no bfloat16 instructions")
+    g = make_gold()
+    mdir = tmp_path / "tr"
+    TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=2, threshold_folds=0)).fit(g, g).save(mdir)
+    tag(DUMPS, tmp_path / "a.parquet", model_dir=mdir, runtime="torch")
+    code = main([*map(str, DUMPS), "-o", str(tmp_path / "b.parquet"), "--model", str(mdir), "--runtime", "bf16", "--no-progress"])
+    a, b = read_tags(tmp_path / "a.parquet"), read_tags(tmp_path / "b.parquet")
+    assert code == 0 and len(a) == len(b) and a["topics"].map(list).tolist() == b["topics"].map(list).tolist()
+    assert a["frames"].map(list).tolist() == b["frames"].map(list).tolist()
+
+
 @pytest.mark.parametrize("batch_size", [7, 256])
 def test_worker_processes_give_the_same_rows_as_one_process(model_dir, tmp_path, batch_size):
     """--jobs 2 (classify.parallel) equals the in-process path row for row, duplicates and skips included."""
@@ -174,7 +192,7 @@ def test_bad_jobs_value(model_dir, tmp_path, capsys):
 def test_default_jobs_and_runtime():
     """Workers only where they pay (measured in classify.bench); ONNX Runtime only for a transformer."""
     from classify.errors import ConfigError
-    from classify.onnxrt import onnx_available, resolve_runtime
+    from classify.onnxrt import native_bf16, onnx_available, resolve_runtime
     from classify.parallel import PARALLEL_MIN_BYTES, _cores, auto_jobs
 
     assert auto_jobs("baseline", PARALLEL_MIN_BYTES - 1) == 1
@@ -185,6 +203,10 @@ def test_default_jobs_and_runtime():
     assert resolve_runtime("torch", "transformer") == "torch"
     with pytest.raises(ConfigError, match="for transformer models"):
         resolve_runtime("onnx", "baseline")
+    if native_bf16():
+        assert resolve_runtime("bf16", "transformer") == "bf16"
+        with pytest.raises(ConfigError, match="--runtime bf16 is for transformer models"):
+            resolve_runtime("bf16", "baseline")
     with pytest.raises(ConfigError, match="must be one of"):
         resolve_runtime("cuda", "transformer")
 

@@ -130,6 +130,35 @@ def test_int8_quantisation_keeps_labels_and_leaves_shared_encoder_alone(fitted, 
     np.testing.assert_allclose(again.frames, ref.frames, atol=1e-7)
 
 
+def test_bf16_runtime_keeps_labels_and_leaves_shared_encoder_alone(fitted, tmp_path):
+    from classify.onnxrt import native_bf16
+
+    if not native_bf16():
+        pytest.skip("this CPU has no bfloat16 instructions (--runtime bf16 is refused there)")
+    m, g = fitted
+    m.save(tmp_path / "model")
+    ref = load_model(tmp_path / "model").predict_proba(g)
+    fast = load_model(tmp_path / "model", runtime="bf16")
+    long_post = [[" ".join(["Rosatom builds a plant."] * 80)]]  # several windows
+    got = fast.predict_proba(list(g["paragraphs"]) + long_post)
+    for a, b in ((got.topics[: len(g)], ref.topics), (got.frames[: len(g)], ref.frames), (got.stance[: len(g)], ref.stance)):
+        assert np.abs(a - b).max() < 0.02 and a.dtype == np.float64
+    assert not np.allclose(got.frames[: len(g)], ref.frames, atol=1e-7, rtol=0)  # it did run in bfloat16
+    assert "bfloat16" in fast.card_["inference"]
+    again = load_model(tmp_path / "model").predict_proba(g)  # the shared cached encoder still runs fp32
+    np.testing.assert_allclose(again.frames, ref.frames, atol=1e-7)
+
+
+def test_bf16_runtime_refused_without_bfloat16_instructions(fitted, tmp_path, monkeypatch):
+    import classify.onnxrt as rt
+
+    m, _ = fitted
+    m.save(tmp_path / "model")
+    monkeypatch.setattr(rt, "native_bf16", lambda: False)
+    with pytest.raises(ConfigError, match="bfloat16 instructions.*use --runtime onnx"):
+        load_model(tmp_path / "model", runtime="bf16")
+
+
 def test_cue_prior_starts_the_heads_from_the_codebook_cues(tiny_encoder):
     """With the heads barely trained, a paragraph carrying a topic's cue scores that topic higher."""
     from conftest import make_gold
