@@ -426,8 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-col", default=None, help="text column of tabular input (default: auto-detect)")
     parser.add_argument("--encoding", default=None, help="decode text input with this encoding (e.g. cp1251)")
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                        help="transformer models: run the encoder in PyTorch (torch), ONNX Runtime (onnx, about twice as fast "
-                             "on CPU; the exported graph is cached in models/.cache/onnx; same labels), or PyTorch with bfloat16 "
+                        help="transformer models: run the encoder in PyTorch (torch), ONNX Runtime (onnx: fp32, same labels, "
+                             "faster than PyTorch on some CPUs; the exported graph is cached in models/.cache/onnx), or PyTorch with bfloat16 "
                              "matrix products (bf16: CPUs with AMX or AVX512-BF16 only, fastest there; probabilities change "
                              "slightly); auto: onnx when installed, else torch. See README 'Speed and memory'")
     parser.add_argument("--jobs", type=int, default=None,
