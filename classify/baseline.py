@@ -70,7 +70,9 @@ class BaselineConfig:
     out-of-fold predictions, so the weight given to the codebook's cues is learned, not guessed."""
     stack_frames_per_label: bool = True
     """With ``stack_cues``: one stacker row per frame (shared weights plus per-frame deviations kept
-    small by the L2 penalty, ``classify.stacking``) instead of one shared by all frames; topics stay shared."""
+    small by the L2 penalty, ``classify.stacking``) instead of one shared by all frames."""
+    stack_topics_per_label: bool = False
+    """The same for the topics (default: one stacker row shared by all four topics)."""
     frame_unit: str = "paragraph"
     """``paragraph``: frames are learned from the gold evidence paragraphs (positives) and the
     paragraphs of posts without the frame (negatives); a post's score is its best paragraph's.
@@ -329,7 +331,7 @@ class BaselineModel(Model):
         if self.config.stack_cues:
             H = post_hits(self.matcher_, paragraphs)
             nt = Yt.shape[1]
-            self.stackers_ = np.vstack([fit_stacker(Pt, H[:, :nt], Yt),
+            self.stackers_ = np.vstack([fit_stacker(Pt, H[:, :nt], Yt, per_label=self.config.stack_topics_per_label),
                                         fit_stacker(Pf, H[:, nt:], Yf, per_label=self.config.stack_frames_per_label)])
             Pt = apply_stacker(self.stackers_[:nt], Pt, H[:, :nt])
             Pf = apply_stacker(self.stackers_[nt:], Pf, H[:, nt:])
@@ -417,7 +419,8 @@ class BaselineModel(Model):
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelError(f"{path / 'weights.safetensors'}: not a valid safetensors file ({exc}); the model is corrupt or tampered") from None
         cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        cfg.setdefault("stack_frames_per_label", False)  # saved before the option: one stacker per task
+        for key in ("stack_frames_per_label", "stack_topics_per_label"):  # saved before the options: one stacker per task
+            cfg.setdefault(key, False)
         self.config = BaselineConfig.from_dict(cfg)
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
         self.matcher_ = CueMatcher(self.codebook)

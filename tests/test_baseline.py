@@ -65,3 +65,26 @@ def test_label_without_positives_backs_off_to_cues(gold):
     m = BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g)
     out = m.predict(pd.DataFrame({"paragraphs": [["The Great Patriotic War ended in Victory."]]}))
     assert out.loc[0, "scores"]["historical_memory"] >= 0.5
+
+
+@pytest.mark.parametrize("per_topic", [False, True])
+def test_topic_stacker_shared_or_per_topic_survives_save_and_load(gold, tmp_path, per_topic):
+    """``stack_topics_per_label`` gives each topic its own stacker row; a folder saved before the
+    option (no key in config.json) loads as the shared stacker it was trained with."""
+    import json
+
+    from classify.model import load_model
+
+    m = BaselineModel(BaselineConfig(threshold_folds=3, stack_topics_per_label=per_topic)).fit(gold, gold)
+    nt = len(m.codebook.topics)
+    assert bool(np.allclose(m.stackers_[:nt], m.stackers_[0])) is not per_topic
+    m.save(tmp_path / "m")
+    got = load_model(tmp_path / "m")
+    assert got.config.stack_topics_per_label is per_topic
+    np.testing.assert_allclose(got.stackers_, m.stackers_)
+    np.testing.assert_allclose(got.predict_proba(gold).topics, m.predict_proba(gold).topics, atol=1e-9)
+    cfg_path = tmp_path / "m" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg.pop("stack_topics_per_label")
+    cfg_path.write_text(json.dumps(cfg))
+    assert load_model(tmp_path / "m").config.stack_topics_per_label is False

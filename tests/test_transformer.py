@@ -171,14 +171,16 @@ def test_cue_prior_starts_the_heads_from_the_codebook_cues(tiny_encoder):
     assert p.topics[0, j] - p.topics[1, j] > 0.5
 
 
-def test_cue_stacking_is_fitted_saved_and_loaded(tiny_encoder, tmp_path):
+@pytest.mark.parametrize("per_topic", [False, True])
+def test_cue_stacking_is_fitted_saved_and_loaded(tiny_encoder, tmp_path, per_topic):
     from conftest import make_gold
 
     g = make_gold()
-    m = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=2)).fit(g, g)
+    cfg = TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=2, stack_topics_per_label=per_topic)
+    m = TransformerModel(cfg).fit(g, g)
     nt, nf = len(m.codebook.topics), len(m.codebook.frames)
     assert m.stackers_.shape == (nt + nf, 3)
-    assert np.allclose(m.stackers_[:nt], m.stackers_[0])  # topics: one shared stacker
+    assert bool(np.allclose(m.stackers_[:nt], m.stackers_[0])) is not per_topic  # one shared topic stacker, or one per topic
     expected = m.predict_proba(g)
     m.save(tmp_path / "model")
     got = load_model(tmp_path / "model")
@@ -194,10 +196,11 @@ def test_model_saved_before_stacking_still_loads(fitted, tmp_path):
     m.save(tmp_path / "model")
     cfg_path = tmp_path / "model" / "config.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg.pop("stack_cues"), cfg.pop("cue_prior")
+    cfg.pop("stack_cues"), cfg.pop("cue_prior"), cfg.pop("stack_topics_per_label")
     cfg_path.write_text(json.dumps(cfg))
     old = load_model(tmp_path / "model")
     assert old.config.stack_cues is False and old.stackers_ is None
+    assert old.config.stack_topics_per_label is False
     np.testing.assert_allclose(old.predict_proba(g).frames, m.predict_proba(g).frames, atol=1e-6)
 
 
