@@ -196,11 +196,11 @@ def test_model_saved_before_stacking_still_loads(fitted, tmp_path):
     m.save(tmp_path / "model")
     cfg_path = tmp_path / "model" / "config.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg.pop("stack_cues"), cfg.pop("cue_prior"), cfg.pop("stack_topics_per_label")
+    cfg.pop("stack_cues"), cfg.pop("cue_prior"), cfg.pop("stack_topics_per_label"), cfg.pop("average_last_epochs")
     cfg_path.write_text(json.dumps(cfg))
     old = load_model(tmp_path / "model")
     assert old.config.stack_cues is False and old.stackers_ is None
-    assert old.config.stack_topics_per_label is False
+    assert old.config.stack_topics_per_label is False and old.config.average_last_epochs == 0
     np.testing.assert_allclose(old.predict_proba(g).frames, m.predict_proba(g).frames, atol=1e-6)
 
 
@@ -312,3 +312,29 @@ def test_head_prior_keeps_the_label_head_near_its_cue_start(tiny_encoder):
     assert drift(10.0) < 0.5 * drift(0.0)
     with pytest.raises(ConfigError, match="head_prior"):
         TransformerConfig(head_prior=-1.0)
+
+
+def test_weight_averaging_is_the_mean_of_the_last_epochs(tiny_encoder):
+    """``average_last_epochs=K`` keeps the mean of the weights at the ends of the last K epochs:
+    with two epochs, the mean of a one-epoch fit and a two-epoch fit (same seed, same batches);
+    with K=1, the last epoch's weights themselves."""
+    from conftest import make_gold
+
+    g = make_gold()
+
+    def head(epochs: int, k: int):
+        m = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=epochs, threshold_folds=0,
+                                               stack_cues=False, average_last_epochs=k)).fit(g, g)
+        return m.net_.label_head.weight.detach().numpy(), m
+
+    w1, _ = head(1, 0)
+    w2, plain = head(2, 0)
+    w_avg, averaged = head(2, 2)
+    assert not np.allclose(w1, w2, atol=1e-4)  # the second epoch moved the weights, so the test can fail
+    np.testing.assert_allclose(w_avg, (w1 + w2) / 2, atol=1e-6)
+    w_last, last = head(2, 1)
+    np.testing.assert_allclose(w_last, w2, atol=1e-7)
+    np.testing.assert_allclose(last.predict_proba(g).frames, plain.predict_proba(g).frames, atol=1e-6)
+    assert not np.allclose(averaged.predict_proba(g).frames, plain.predict_proba(g).frames, atol=1e-4)
+    with pytest.raises(ConfigError, match="average_last_epochs"):
+        TransformerConfig(epochs=3, average_last_epochs=4)
