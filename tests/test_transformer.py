@@ -196,11 +196,11 @@ def test_model_saved_before_stacking_still_loads(fitted, tmp_path):
     m.save(tmp_path / "model")
     cfg_path = tmp_path / "model" / "config.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg.pop("stack_cues"), cfg.pop("cue_prior"), cfg.pop("stack_topics_per_label"), cfg.pop("average_last_epochs")
+    cfg.pop("stack_cues"), cfg.pop("cue_prior"), cfg.pop("stack_topics_per_label"), cfg.pop("average_last_epochs"), cfg.pop("cue_dropout")
     cfg_path.write_text(json.dumps(cfg))
     old = load_model(tmp_path / "model")
     assert old.config.stack_cues is False and old.stackers_ is None
-    assert old.config.stack_topics_per_label is False and old.config.average_last_epochs == 0
+    assert old.config.stack_topics_per_label is False and old.config.average_last_epochs == 0 and old.config.cue_dropout == 0
     np.testing.assert_allclose(old.predict_proba(g).frames, m.predict_proba(g).frames, atol=1e-6)
 
 
@@ -338,3 +338,29 @@ def test_weight_averaging_is_the_mean_of_the_last_epochs(tiny_encoder):
     assert not np.allclose(averaged.predict_proba(g).frames, plain.predict_proba(g).frames, atol=1e-4)
     with pytest.raises(ConfigError, match="average_last_epochs"):
         TransformerConfig(epochs=3, average_last_epochs=4)
+
+
+def test_cue_dropout_hides_the_cue_hits_from_training(tiny_encoder):
+    """With ``cue_dropout=1`` no training post shows its cue hits, so the head's cue columns get no
+    gradient and stay a multiple of their cue-prior identity (weight decay only); without it they
+    move. Dropping cues never changes the batches, and the same seed gives the same model."""
+    import torch
+    from conftest import make_gold
+
+    g = make_gold()
+
+    def cue_block(p: float) -> tuple[torch.Tensor, TransformerModel]:
+        m = TransformerModel(config(tiny_encoder, stack_cues=False, cue_dropout=p)).fit(g, g)
+        W = m.net_.label_head.weight.detach()
+        return W[:, W.shape[1] - W.shape[0]:], m
+
+    hidden, m1 = cue_block(1.0)
+    shown, _ = cue_block(0.0)
+    eye = torch.eye(hidden.shape[0], dtype=torch.bool)
+    assert float(hidden[~eye].abs().max()) == 0.0 and float(hidden[eye].std()) < 1e-6
+    assert float(shown[~eye].abs().max()) > 1e-4
+    again, m2 = cue_block(1.0)
+    np.testing.assert_array_equal(again.numpy(), hidden.numpy())
+    np.testing.assert_array_equal(m1.predict_proba(g).topics, m2.predict_proba(g).topics)
+    with pytest.raises(ConfigError, match="cue_dropout"):
+        TransformerConfig(cue_dropout=1.5)
