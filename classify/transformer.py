@@ -86,6 +86,9 @@ class TransformerConfig:
     """Chance that a training post is shown to the heads without its cue hits (in each epoch). The
     codebook's cues are near-complete for English posts and miss more in other languages and
     wordings; a post seen without them makes the encoder's part of the head carry the label too."""
+    cue_dropout_on: str = "all"
+    """Which cue columns ``cue_dropout`` hides: ``"all"`` or only the ``"topics"``' (the frames keep
+    theirs)."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2
@@ -102,6 +105,8 @@ class TransformerConfig:
         check_float("TransformerConfig", "cue_prior", self.cue_prior, 0, 100)
         check_float("TransformerConfig", "head_prior", self.head_prior, 0, 1000)
         check_float("TransformerConfig", "cue_dropout", self.cue_dropout, 0, 1)
+        if self.cue_dropout_on not in ("all", "topics"):
+            raise ConfigError(f"The 'cue_dropout_on' parameter of TransformerConfig must be 'all' or 'topics'. Got {self.cue_dropout_on!r} instead.")
         for name in ("lr_encoder", "lr_heads"):
             check_float("TransformerConfig", name, getattr(self, name), 0, lo_open=True)
         check_folds("TransformerConfig", "threshold_folds", self.threshold_folds)
@@ -369,7 +374,9 @@ class TransformerModel(Model):
                 sub = self._select(pack, batch)
                 if self.config.cue_dropout > 0:
                     keep = torch.tensor(cue_rng.random(len(batch)) >= self.config.cue_dropout)
-                    sub["cues"] = sub["cues"] * keep[sub["para_post"][sub["win_para"]]][:, None]
+                    hide = ~keep[sub["para_post"][sub["win_para"]]]
+                    sub["cues"] = sub["cues"].clone()
+                    sub["cues"][hide, : nt if self.config.cue_dropout_on == "topics" else None] = 0.0
                 opt.zero_grad()
                 post_logits, para_logits, stance_logits = self._forward(net, sub)
                 loss = bce(post_logits, Y[batch]) + ce(stance_logits, ys_t[batch])

@@ -349,8 +349,8 @@ def test_cue_dropout_hides_the_cue_hits_from_training(tiny_encoder):
 
     g = make_gold()
 
-    def cue_block(p: float) -> tuple[torch.Tensor, TransformerModel]:
-        m = TransformerModel(config(tiny_encoder, stack_cues=False, cue_dropout=p)).fit(g, g)
+    def cue_block(p: float, on: str = "all") -> tuple[torch.Tensor, TransformerModel]:
+        m = TransformerModel(config(tiny_encoder, stack_cues=False, cue_dropout=p, cue_dropout_on=on)).fit(g, g)
         W = m.net_.label_head.weight.detach()
         return W[:, W.shape[1] - W.shape[0]:], m
 
@@ -362,5 +362,11 @@ def test_cue_dropout_hides_the_cue_hits_from_training(tiny_encoder):
     again, m2 = cue_block(1.0)
     np.testing.assert_array_equal(again.numpy(), hidden.numpy())
     np.testing.assert_array_equal(m1.predict_proba(g).topics, m2.predict_proba(g).topics)
+    topics_hidden, _ = cue_block(1.0, "topics")  # only the topic columns hidden: the frame columns move
+    nt = len(m1.codebook.topics)
+    np.testing.assert_array_equal(topics_hidden[:, :nt].numpy(), hidden[:, :nt].numpy())
+    assert float(topics_hidden[nt:, nt:][~eye[nt:, nt:]].abs().max()) > 1e-4
     with pytest.raises(ConfigError, match="cue_dropout"):
         TransformerConfig(cue_dropout=1.5)
+    with pytest.raises(ConfigError, match="cue_dropout_on"):
+        TransformerConfig(cue_dropout_on="frames")
