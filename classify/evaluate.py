@@ -245,8 +245,10 @@ def load_translations(path: Path) -> dict[str, list[str]]:
 
 
 def english_only(gold: pd.DataFrame, factory: Callable[[], Model], codebook: Codebook, translations: dict[str, list[str]],
-                 seed: int) -> tuple[dict[str, Any], tuple[OOF, OOF, pd.DataFrame] | None]:
-    """The cross-lingual checks: models trained on English posts only, in 2 folds over their groups.
+                 seed: int, repeats: int = 1) -> tuple[dict[str, Any], tuple[OOF, OOF, pd.DataFrame] | None]:
+    """The cross-lingual checks: models trained on English posts only, in 2 folds over their groups,
+    repeated over ``repeats`` splits (split seeds ``seed + r``, as the main cross-validation): with
+    ~27 training posts per model, one split's figure moves by several posts with the model's seed.
 
     Each fold's model (trained on the other fold's English posts, nothing else) scores
 
@@ -264,16 +266,20 @@ def english_only(gold: pd.DataFrame, factory: Callable[[], Model], codebook: Cod
     sub = np.flatnonzero(has)
     n, T, F, S = len(sub), len(codebook.topics), len(codebook.frames), len(codebook.stances)
 
+    R = repeats
+
     def empty() -> OOF:
-        return OOF(np.zeros((1, n, T)), np.zeros((1, n, F)), np.zeros((1, n, S)), np.zeros((1, n, T), bool),
-                   np.zeros((1, n, F), bool), np.zeros((1, n), int), np.zeros((1, n, F), int), np.zeros((1, n), int))
+        return OOF(np.zeros((R, n, T)), np.zeros((R, n, F)), np.zeros((R, n, S)), np.zeros((R, n, T), bool),
+                   np.zeros((R, n, F), bool), np.zeros((R, n), int), np.zeros((R, n, F), int), np.zeros((R, n), int))
 
     oof = {"en": empty(), "ru": empty()}
     pos = {int(i): k for k, i in enumerate(sub)}  # row of en -> row of the translated subset
     frame_cols = gold_targets(gold, codebook)[1].sum(0) > 0
     real = {name: part for name, part in (("ru", gold[gold["lang"] == "ru"]), ("non_en", gold[gold["lang"] != "en"]))}
     scores: dict[str, list[dict[str, float]]] = {name: [] for name in real}
-    for k, (tr, te) in enumerate(group_folds(stacked_targets(Yt, Yf, ys, S), groups, n_splits=2, seed=seed)):
+    splits = [(r, k, tr, te) for r in range(R)
+              for k, (tr, te) in enumerate(group_folds(stacked_targets(Yt, Yf, ys, S), groups, n_splits=2, seed=seed + r))]
+    for r, k, tr, te in splits:
         model = factory().fit(en.iloc[tr], en.iloc[tr].reset_index(drop=True), groups=[groups[i] for i in tr])
         for name, part in real.items():
             if not part.empty:
@@ -291,11 +297,11 @@ def english_only(gold: pd.DataFrame, factory: Callable[[], Model], codebook: Cod
         for lang, posts in (("en", en.iloc[te_t]), ("ru", ru)):
             pr = model.predict_proba(posts)
             o = oof[lang]
-            o.topics_p[0, rows], o.frames_p[0, rows], o.stance_p[0, rows] = pr.topics, pr.frames, pr.stance
-            o.topics_y[0, rows] = pr.topics >= model.threshold_vector("topics")
-            o.frames_y[0, rows] = pr.frames >= model.threshold_vector("frames")
-            o.stance_y[0, rows] = pr.stance.argmax(1)
-            o.fold[0, rows] = k
+            o.topics_p[r, rows], o.frames_p[r, rows], o.stance_p[r, rows] = pr.topics, pr.frames, pr.stance
+            o.topics_y[r, rows] = pr.topics >= model.threshold_vector("topics")
+            o.frames_y[r, rows] = pr.frames >= model.threshold_vector("frames")
+            o.stance_y[r, rows] = pr.stance.argmax(1)
+            o.fold[r, rows] = k
     cross = {name: ({"n": int(len(real[name])), **{t: float(np.mean([s[t] for s in scores[name]])) for t in HEADLINE}}
                     if scores[name] else {"n": 0}) for name in real}
     transfer = (oof["en"], oof["ru"], en.iloc[sub].reset_index(drop=True)) if n >= 8 else None
@@ -376,7 +382,7 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
         result["timings"][kind] = {"cv_seconds": round(time.perf_counter() - t0, 1),
                                    "fit_seconds_mean": round(float(np.mean(oofs[kind].fit_seconds)), 2)}
         say(f"{kind}: cross-lingual checks (English-only training)")
-        result["cross_lingual"][kind], tt = english_only(gold, factory, codebook, translations, seed)
+        result["cross_lingual"][kind], tt = english_only(gold, factory, codebook, translations, seed, repeats)
         if tt is not None:
             transfer[kind] = tt
         result["errors"] += worst_errors(gold, oofs[kind], codebook, kind)
@@ -405,12 +411,15 @@ def transfer_metrics(transfer: dict[str, tuple[OOF, OOF, pd.DataFrame]], codeboo
     """Scores with 95% intervals on the English originals and the Russian translations, the
     English - Russian gap per model, and paired differences between models on the Russian side."""
     any_en = next(iter(transfer.values()))[2]
+    repeats = next(iter(transfer.values()))[0].topics_y.shape[0]
     Yt, Yf, ys = gold_targets(any_en, codebook)
     truth = {"topics": Yt, "frames": Yf, "stance_west": ys}
     weights = M.group_weights(post_groups(any_en), n_boot, seed)
     out: dict[str, Any] = {"n_posts": len(any_en), "models": {}, "paired_ru": {},
-                           "protocol": "2 folds over the English posts' groups; trained on English only; "
-                                       "each held-out post scored in English and in its Russian translation"}
+                           "protocol": f"{repeats} repeat(s) of 2 folds over the English posts' groups (split seeds "
+                                       f"{', '.join(str(seed + r) for r in range(repeats))}; scores are means over the "
+                                       f"repeats); trained on English only; each held-out post scored in English and "
+                                       f"in its Russian translation"}
     for kind, (en, ru, _) in transfer.items():
         m: dict[str, Any] = {}
         for task in HEADLINE:

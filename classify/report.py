@@ -883,9 +883,9 @@ def build(result: dict[str, Any], run: str) -> list[Block]:
     t = cross_lingual_table(result)
     if t:
         b += [Heading("Cross-lingual transfer", 3, "cross-lingual-heading"), t,
-              Para("Two models per system, each trained on one half of the English posts only (2 folds over groups): "
-                   "the mean of their scores on the Russian posts and on all non-English posts; point estimates without "
-                   "intervals.", cls="note")]
+              Para("Models trained on one half of the English posts only (2 folds over groups, in each repeat of the "
+                   "English-only split): the mean of their scores on the Russian posts and on all non-English posts; "
+                   "point estimates without intervals.", cls="note")]
     t = transfer_table(result)
     if t:
         tt = result["translated_transfer"]

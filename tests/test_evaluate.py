@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from classify.codebook import Codebook
-from classify.evaluate import cross_validate, evaluate, make_factory
+from classify.evaluate import cross_validate, english_only, evaluate, load_translations, make_factory
 
 
 def leaky_gold() -> pd.DataFrame:
@@ -104,6 +104,31 @@ def test_translated_transfer_identity_and_garbage(gold_file, tmp_path):
     _write_translations(junk, g, lambda p: "lorem ipsum dolor")
     res = evaluate(gold_file, translations_path=junk, **kw)["translated_transfer"]
     assert res["models"]["cue_rule"]["topics"]["ru"]["mean"] == 0.0 < res["models"]["cue_rule"]["topics"]["en"]["mean"]
+
+
+def test_english_only_check_is_repeated_over_splits(gold_file, tmp_path):
+    """``repeats`` English-only splits (split seeds seed + r): repeat 0 is the single-split check,
+    every translated post is held out once per repeat, and the report says how many repeats."""
+    from conftest import make_gold
+
+    g = make_gold()
+    path = tmp_path / "tr.jsonl"
+    _write_translations(path, g, lambda p: p.upper())
+    tr = load_translations(path)
+    cb = Codebook.load()
+    factory = make_factory("baseline", {"baseline": {"threshold_folds": 0}}, cb, 0)
+    _, one = english_only(g, factory, cb, tr, seed=0, repeats=1)
+    _, two = english_only(g, factory, cb, tr, seed=0, repeats=2)
+    for lang in (0, 1):
+        assert two[lang].topics_y.shape[0] == 2 and one[lang].topics_y.shape[0] == 1
+        np.testing.assert_array_equal(two[lang].topics_p[0], one[lang].topics_p[0])
+        np.testing.assert_array_equal(two[lang].stance_y[0], one[lang].stance_y[0])
+    for r in range(2):
+        assert sorted(set(two[1].fold[r].tolist())) == [0, 1]  # both halves held out, every post scored
+    _, other = english_only(g, factory, cb, tr, seed=1, repeats=1)
+    np.testing.assert_array_equal(two[1].fold[1], other[1].fold[0])  # repeat 1 is split seed 1
+    res = evaluate(gold_file, models=["cue_rule"], folds=3, repeats=2, out_dir=None, n_boot=10, translations_path=path)
+    assert res["translated_transfer"]["protocol"].startswith("2 repeat(s) of 2 folds") and "split seeds 0, 1" in res["translated_transfer"]["protocol"]
 
 
 def test_bad_translations_file_is_one_line_error(gold_file, tmp_path):
