@@ -203,7 +203,7 @@ class TransformerModel(Model):
 
         from .encoder import ensure_encoder, load_tokenizer
 
-        enc_path = Path(path) if path else ensure_encoder(self.config.encoder)
+        enc_path = Path(path) if path else ensure_encoder(self.config.encoder, progress=True)  # one line, only when it builds
         key = ("enc", str(enc_path.resolve()))
         if key not in _CACHE:
             tok = load_tokenizer(enc_path)
