@@ -95,6 +95,19 @@ class TransformerConfig:
     cue_dropout_on: str = "topics"
     """Which cue columns ``cue_dropout`` hides: only the ``"topics"`` (the default: hiding the frame
     cues too lowered cross-validated frames macro-F1 by 0.017 over the same seeds) or ``"all"``."""
+    contrastive_epochs: int = 0
+    """SetFit-style contrastive stage (0: none): before the heads are trained, the trainable top
+    layers are tuned for this many epochs so that the cosine of two training posts' mean embeddings
+    matches the Jaccard overlap of their labels (topics, frames and stance; every pair within a
+    batch of ``2 * batch_posts`` posts; SetFit's CosineSimilarityLoss with a soft target, since
+    posts here carry several labels). Tried on cross-validation, not the default (README, "Results")."""
+    lr_contrastive: float = 2e-4
+    """Learning rate of the contrastive stage (on the full gold, 8 epochs at 2e-4 bring the cosines'
+    correlation with the label overlap to about 0.5; at ``lr_encoder`` 5e-5 it takes 16)."""
+    contrastive_then: str = "finetune"
+    """After the contrastive stage: ``"heads"`` freezes the tuned layers and trains only the linear
+    heads on their embeddings (SetFit's recipe: a logistic-regression head on the tuned body), or
+    ``"finetune"`` trains heads and top layers together as without the stage."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2
@@ -106,14 +119,16 @@ class TransformerConfig:
     def __post_init__(self) -> None:
         for name, (lo, hi) in {"max_length": (8, 512), "epochs": (1, 1000), "batch_posts": (1, 10_000),
                                "batch_size": (1, 100_000), "n_trainable_layers": (0, 1000),
-                               "average_last_epochs": (0, 1000)}.items():
+                               "average_last_epochs": (0, 1000), "contrastive_epochs": (0, 1000)}.items():
             check_int("TransformerConfig", name, getattr(self, name), lo, hi)
         check_float("TransformerConfig", "cue_prior", self.cue_prior, 0, 100)
         check_float("TransformerConfig", "head_prior", self.head_prior, 0, 1000)
         check_float("TransformerConfig", "cue_dropout", self.cue_dropout, 0, 1)
         if self.cue_dropout_on not in ("all", "topics"):
             raise ConfigError(f"The 'cue_dropout_on' parameter of TransformerConfig must be 'all' or 'topics'. Got {self.cue_dropout_on!r} instead.")
-        for name in ("lr_encoder", "lr_heads"):
+        if self.contrastive_then not in ("heads", "finetune"):
+            raise ConfigError(f"The 'contrastive_then' parameter of TransformerConfig must be 'heads' or 'finetune'. Got {self.contrastive_then!r} instead.")
+        for name in ("lr_encoder", "lr_heads", "lr_contrastive"):
             check_float("TransformerConfig", name, getattr(self, name), 0, lo_open=True)
         check_folds("TransformerConfig", "threshold_folds", self.threshold_folds)
         if self.average_last_epochs > self.epochs:
@@ -299,12 +314,12 @@ class TransformerModel(Model):
                 "para_post": torch.tensor([post_map[int(pack["para_post"][j])] for j in para_keep]),
                 "cues": pack["cues"][idx], "n_posts": len(posts)}
 
-    def _forward(self, net, pack: dict):
-        """Window logits -> paragraph logits (max over windows) -> post logits (max over paragraphs);
-        stance from the mean window representation of each post."""
+    def _embed_windows(self, net, pack: dict):
+        """Pooled output of the trainable layers for every window of a pack, in pack order.
+
+        Length bucketing: windows sorted by length, run in chunks padded only to their own longest
+        window (most paragraphs are far shorter than max_length)."""
         torch = _torch()
-        # Length bucketing: windows sorted by length, run in chunks padded only to their own
-        # longest window (most paragraphs are far shorter than max_length).
         lengths = pack["M"].sum(1)
         order = torch.argsort(lengths)
         parts = []
@@ -314,6 +329,13 @@ class TransformerModel(Model):
             parts.append(net.embed(pack["H"][idx, :L], pack["M"][idx, :L]))
         e = torch.empty((len(order), parts[0].shape[1]), dtype=parts[0].dtype)
         e[order] = torch.cat(parts)
+        return e
+
+    def _forward(self, net, pack: dict):
+        """Window logits -> paragraph logits (max over windows) -> post logits (max over paragraphs);
+        stance from the mean window representation of each post."""
+        torch = _torch()
+        e = self._embed_windows(net, pack)
         z = torch.cat([e, pack["cues"]], dim=1) if self.config.use_cues else e
         win_logits = net.label_head(z)
         n_para = len(pack["para_post"])
@@ -363,8 +385,14 @@ class TransformerModel(Model):
         stance_w = torch.tensor(np.where(counts > 0, len(ys) / (len(counts) * np.maximum(counts, 1)), 0.0), dtype=torch.float32)
         bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
         ce = torch.nn.CrossEntropyLoss(weight=stance_w)
-        params = [{"params": [p for layer in net.layers for p in layer.parameters()], "lr": self.config.lr_encoder},
-                  {"params": list(net.label_head.parameters()) + list(net.stance_head.parameters()), "lr": self.config.lr_heads}]
+        params = [{"params": list(net.label_head.parameters()) + list(net.stance_head.parameters()), "lr": self.config.lr_heads}]
+        if self.config.contrastive_epochs:
+            self._contrastive(net, pack, np.hstack([Yt, Yf, np.eye(len(self.codebook.stances))[ys]]))
+        if self.config.contrastive_epochs and self.config.contrastive_then == "heads":
+            for p in net.layers.parameters():
+                p.requires_grad_(False)
+        else:
+            params.insert(0, {"params": [p for layer in net.layers for p in layer.parameters()], "lr": self.config.lr_encoder})
         opt = torch.optim.AdamW(params, weight_decay=0.01)
         nt = Yt.shape[1]
         ys_t = torch.tensor(ys)
@@ -401,6 +429,39 @@ class TransformerModel(Model):
         net = avg.module if avg is not None else net
         net.eval()
         return net
+
+    def _contrastive(self, net, pack: dict, labels: np.ndarray) -> None:
+        """SetFit-style stage: tune the top layers so that the cosine of two posts' mean window
+        embeddings approaches the Jaccard overlap of their label sets (every pair in a batch)."""
+        torch = _torch()
+        layer_params = [p for layer in net.layers for p in layer.parameters()]
+        if not layer_params:
+            return  # nothing trainable below the heads (n_trainable_layers=0)
+        opt = torch.optim.AdamW(layer_params, lr=self.config.lr_contrastive, weight_decay=0.01)
+        L = torch.tensor(labels, dtype=torch.float32)
+        inter = L @ L.T
+        union = L.sum(1)[:, None] + L.sum(1)[None, :] - inter
+        J = inter / union.clamp(min=1)
+        rng = np.random.default_rng([self.config.seed, 2])  # its own stream: the head batches stay as without it
+        size = 2 * self.config.batch_posts
+        net.train()
+        for _ in range(self.config.contrastive_epochs):
+            order = rng.permutation(pack["n_posts"])
+            for b in range(0, len(order), size):
+                batch = np.sort(order[b : b + size])
+                if len(batch) < 2:
+                    continue
+                sub = self._select(pack, batch)
+                e = self._embed_windows(net, sub)
+                win_post = sub["para_post"][sub["win_para"]]
+                sums = torch.zeros((len(batch), e.shape[1])).index_add(0, win_post, e)
+                E = torch.nn.functional.normalize(sums, dim=1)
+                iu = torch.triu_indices(len(batch), len(batch), offset=1)
+                t = torch.as_tensor(batch)
+                loss = ((E @ E.T)[iu[0], iu[1]] - J[t][:, t][iu[0], iu[1]]).pow(2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
 
     def _aux_targets(self, paragraphs, Yf, evidence):
         """Paragraph-level frame targets and weights: evidence paragraphs are positives, every
@@ -708,6 +769,7 @@ class TransformerModel(Model):
         cfg.setdefault("cue_prior", 0.0)
         cfg.setdefault("cue_dropout", 0.0)
         cfg.setdefault("average_last_epochs", 0)  # saved before the option: the last epoch's weights
+        cfg.setdefault("contrastive_epochs", 0)
         for key in ("stack_frames_per_label", "stack_topics_per_label"):  # saved before the options: one stacker per task
             cfg.setdefault(key, False)
         self.config = TransformerConfig.from_dict(cfg)

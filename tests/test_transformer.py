@@ -370,3 +370,60 @@ def test_cue_dropout_hides_the_cue_hits_from_training(tiny_encoder):
         TransformerConfig(cue_dropout=1.5)
     with pytest.raises(ConfigError, match="cue_dropout_on"):
         TransformerConfig(cue_dropout_on="frames")
+
+
+def test_contrastive_stage_pulls_post_cosines_towards_label_overlap(tiny_encoder):
+    """The SetFit-style stage lowers the gap between two posts' embedding cosine and the Jaccard
+    overlap of their labels; with ``contrastive_then="heads"`` the head phase leaves the tuned
+    layers exactly as the stage left them, with ``"finetune"`` it moves them further."""
+    import copy
+
+    import torch
+    from conftest import make_gold
+
+    from classify.model import as_paragraphs, gold_targets
+    from classify.transformer import _Net
+
+    g = make_gold()
+    base = TransformerModel(config(tiny_encoder, lr_contrastive=1e-2, contrastive_epochs=5))
+    paragraphs = as_paragraphs(g)
+    _, mdl, n_frozen, frozen, cue = base._prepare(paragraphs)
+    pack = base._pack(paragraphs, frozen, cue)
+    Yt, Yf, ys = gold_targets(g, base.codebook)
+    labels = np.hstack([Yt, Yf, np.eye(len(base.codebook.stances))[ys]])
+    inter = labels @ labels.T
+    J = inter / np.maximum(labels.sum(1)[:, None] + labels.sum(1)[None, :] - inter, 1)
+    upper = np.triu_indices(len(g), 1)
+
+    def gap(net) -> float:
+        net.eval()
+        with torch.no_grad():
+            e = base._embed_windows(net, pack)
+            sums = torch.zeros((len(g), e.shape[1])).index_add(0, pack["para_post"][pack["win_para"]], e)
+            E = torch.nn.functional.normalize(sums, dim=1).numpy()
+        return float((((E @ E.T)[upper] - J[upper]) ** 2).mean())
+
+    net = _Net.build([copy.deepcopy(mdl.encoder.layer[n_frozen])], mdl.config.hidden_size, 0, 1, 1)
+    before = gap(net)
+    base._contrastive(net, pack, labels)
+    assert gap(net) < 0.5 * before  # a random encoder's cosines are all near 1; the labels' overlap is not
+
+    def fitted_top(then: str, epochs: int = 2):
+        m = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=epochs, threshold_folds=0, stack_cues=False,
+                                               lr_contrastive=1e-2, contrastive_epochs=5, contrastive_then=then)).fit(g, g)
+        return [p.detach().clone() for p in m.net_.layers[0].parameters()], m
+
+    heads_2, m1 = fitted_top("heads")
+    heads_1, _ = fitted_top("heads", epochs=1)
+    pretrained = [p.detach() for p in mdl.encoder.layer[n_frozen].parameters()]
+    assert max(float((a - b).abs().max()) for a, b in zip(heads_2, pretrained)) > 1e-3  # the stage tuned them
+    for a, b in zip(heads_2, heads_1):  # ... and the head epochs left them alone
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    finetuned, _ = fitted_top("finetune")
+    assert max(float((a - b).abs().max()) for a, b in zip(finetuned, heads_2)) > 1e-5
+    _, m2 = fitted_top("heads")  # deterministic with the seed
+    np.testing.assert_array_equal(m1.predict_proba(g).topics, m2.predict_proba(g).topics)
+    with pytest.raises(ConfigError, match="contrastive_then"):
+        TransformerConfig(contrastive_then="setfit")
+    with pytest.raises(ConfigError, match="contrastive_epochs"):
+        TransformerConfig(contrastive_epochs=-1)
