@@ -91,7 +91,7 @@ def test_pickle_weights_refused(fitted, tmp_path):
 
 
 @pytest.mark.parametrize("bad,match", [({"epochs": 0}, "'epochs'"), ({"lr_heads": -1}, "'lr_heads'"),
-                                       ({"threshold_folds": 1}, "'threshold_folds'")])
+                                       ({"threshold_folds": 1}, "'threshold_folds'"), ({"post_pool": "sum"}, "'post_pool'")])
 def test_bad_config(bad, match):
     with pytest.raises(ConfigError, match=match):
         TransformerConfig(**bad)
@@ -109,6 +109,30 @@ def test_tagging_path_equals_training_path(fitted):
     for a, b in zip(got.paragraph_frames, ref.paragraph_frames):
         np.testing.assert_allclose(a, b, atol=1e-5)
     assert m.last_tokens_[0] <= m.last_tokens_[1]
+
+
+def test_mean_post_pool_averages_paragraph_logits_in_both_paths(tiny_encoder, tmp_path):
+    """``post_pool="mean"``: a post's topic score is the sigmoid of the mean of its paragraphs'
+    logits (not their max), the same in training's forward and the tagging path, and after a
+    save/load round trip."""
+    from conftest import make_gold
+    from scipy.special import expit, logit
+
+    g = make_gold()
+    m = TransformerModel(config(tiny_encoder, post_pool="mean", stack_cues=False)).fit(g, g)
+    paragraphs = [list(p) for p in g["paragraphs"]]
+    _, _, _, frozen, cue = m._prepare(paragraphs)
+    ref = m._predict_with(m.net_, paragraphs, frozen, cue)
+    got = m.predict_proba(paragraphs)
+    np.testing.assert_allclose(got.topics, ref.topics, atol=1e-5)
+    np.testing.assert_allclose(got.frames, ref.frames, atol=1e-5)
+    i = max(range(len(paragraphs)), key=lambda k: len(paragraphs[k]))
+    assert len(paragraphs[i]) > 1
+    para_logits = logit(np.clip(got.paragraph_frames[i], 1e-7, 1 - 1e-7))
+    np.testing.assert_allclose(got.frames[i], expit(para_logits.mean(axis=0)), atol=1e-4)
+    assert not np.allclose(got.frames[i], expit(para_logits.max(axis=0)), atol=1e-4)
+    m.save(tmp_path / "mean")
+    np.testing.assert_allclose(load_model(tmp_path / "mean").predict_proba(paragraphs).topics, got.topics, atol=1e-6)
 
 
 def test_predict_empty_post_list(fitted):
