@@ -343,8 +343,8 @@ class TransformerModel(Model):
         return e
 
     def _forward(self, net, pack: dict):
-        """Window logits -> paragraph logits (max over windows) -> post logits (max over paragraphs);
-        stance from the mean window representation of each post."""
+        """Window logits -> paragraph logits (max over windows) -> post logits (max over paragraphs,
+        or their mean with ``post_pool="mean"``); stance from the mean window representation of each post."""
         torch = _torch()
         e = self._embed_windows(net, pack)
         z = torch.cat([e, pack["cues"]], dim=1) if self.config.use_cues else e
