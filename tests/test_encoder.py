@@ -302,7 +302,6 @@ def test_cli_locates_a_folder_and_reports_errors(tiny_encoder, tmp_path, capsys)
     assert "does not exist" in capsys.readouterr().err
 
 
-
 def test_window_coverage_counts_what_a_truncating_window_would_miss(tiny_encoder, tmp_path, capsys):
     """A post whose evidence paragraph follows a long paragraph does not fit one window and has its
     evidence beyond it; a one-paragraph post fits; the CLI prints the counts."""

@@ -112,9 +112,9 @@ def test_tagging_path_equals_training_path(fitted):
 
 
 def test_mean_post_pool_averages_paragraph_logits_in_both_paths(tiny_encoder, tmp_path):
-    """``post_pool="mean"``: a post's topic score is the sigmoid of the mean of its paragraphs'
-    logits (not their max), the same in training's forward and the tagging path, and after a
-    save/load round trip."""
+    """``post_pool="mean"``: a post's frame score is the sigmoid of the mean of its paragraphs'
+    frame logits (not their max); topics and frames are the same in training's forward and the
+    tagging path, and after a save/load round trip."""
     from conftest import make_gold
     from scipy.special import expit, logit
 
