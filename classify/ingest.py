@@ -51,16 +51,27 @@ NOISE_RE = re.compile(
 )
 
 
-ODD_SPACE_RE = re.compile(r"[\u00a0\u2007\u202f\u200b\ufeff\t]")
+ODD_SPACE_RE = re.compile(r"[\u00a0\u2007\u202f\t]")
 MULTISPACE_RE = re.compile(r" {2,}")
+INVISIBLE_RE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f"  # control characters (NUL and friends), never text
+    r"\u00ad\u200b\u200c\u2060-\u2064\ufeff"  # soft hyphen, zero-width space/non-joiner, word joiner, BOM
+    r"\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]"  # bidi marks, embeddings and isolates
+    r"|(?<=\w)\u200d|\u200d(?=\w)"  # zero-width joiner beside a letter (inside emoji sequences it stays)
+)
+"""Invisible characters that would split a word for the cues and the post id without changing what a
+reader sees: dropped from the text, so a post with them gets the labels, id and duplicate group of the
+same post without them."""
 
 
 # --------------------------------------------------------------------------- cleaning and ids
 def clean_paragraphs(text: str) -> list[str]:
-    """Non-empty lines after cleaning: spaces normalised, link labels and separators dropped."""
+    """Non-empty lines after cleaning: Unicode NFC, invisible characters dropped, spaces normalised,
+    link labels and separators dropped."""
     out = []
     for raw in text.splitlines():
-        line = MULTISPACE_RE.sub(" ", ODD_SPACE_RE.sub(" ", raw)).strip()
+        visible = INVISIBLE_RE.sub("", unicodedata.normalize("NFC", raw))
+        line = MULTISPACE_RE.sub(" ", ODD_SPACE_RE.sub(" ", visible)).strip()
         if not line or NOISE_RE.match(line):
             continue
         out.append(line)

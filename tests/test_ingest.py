@@ -290,3 +290,29 @@ def test_parquet_output_when_no_post_has_reactions(tmp_path):
     df = ingest([INGEST / "tdesktop_account.json"])
     back = read_table(write_table(df, tmp_path / "corpus.parquet"))
     assert back["reactions"].tolist() == [{}] * len(df)
+
+
+def test_invisible_characters_inside_words_change_nothing(tmp_path):
+    """Soft hyphens, zero-width characters, bidi isolates and NUL bytes inside a post give the same
+    text, post id, duplicate group and cue-rule labels as the post without them."""
+    from classify.cuerule import CueRuleModel
+
+    plain = "Western sanctions against Russia are illegitimate.\nRussia supports a multipolar world order."
+    hidden = ("West\u00adern sanc\u200btions against Rus\u200dsia are il\u2060legitimate.\n"
+              "Russia supports a \u2066multi\u200cpolar\u2069 world order.\x00")
+    rows = [{"id": 1, "text": plain}, {"id": 2, "text": hidden}]
+    src = tmp_path / "posts.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    df = ingest([src])
+    assert df["text"].iloc[0] == df["text"].iloc[1] == plain
+    assert df["post_id"].iloc[0] == df["post_id"].iloc[1]
+    assert df["dup_group"].iloc[0] == df["dup_group"].iloc[1]
+    tags = CueRuleModel().fit().predict(df)
+    assert tags["frames"].iloc[1] == tags["frames"].iloc[0] == ["multipolar_order", "sanctions_illegitimate"]
+
+
+def test_zero_width_joiner_inside_an_emoji_sequence_is_kept():
+    from classify.ingest import clean_paragraphs
+
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert clean_paragraphs(f"Families {family} of diplomats")[0] == f"Families {family} of diplomats"
