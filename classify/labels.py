@@ -887,6 +887,18 @@ def _cmd_gold(args: Any) -> int:
     return 0
 
 
+def _cmd_sample(args: Any) -> int:
+    from .gold.rounds import given_groups, random_sample, round_records, write_round
+    from .gold.sources import load_corpus
+
+    corpus = load_corpus()
+    picked = random_sample(corpus, args.source, args.n, args.seed, given_groups())
+    folder = write_round(args.round, round_records(picked), {"split": args.split, "how": "random", "source": args.source,
+                                                             "seed": args.seed, "note": args.note})
+    print(f"wrote {len(picked)} posts of {args.source} (random, seed {args.seed}) to {folder}/posts.jsonl; split {args.split}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m classify.labels`` parser (the module docstring is its help)."""
     parser = make_parser("python -m classify.labels", __doc__)
@@ -922,6 +934,14 @@ def build_parser() -> argparse.ArgumentParser:
     passes(sh)
     sh.add_argument("--out", type=Path, default=SHEET, help="JSONL sheet to write")
     corpus(sh)
+    sm = command("sample", "start a round with a uniform random sample of one source's unlabelled posts", _cmd_sample)
+    sm.add_argument("--source", required=True, help="source name in data/sources.yaml (e.g. dipromats, ria)")
+    sm.add_argument("-n", type=int, required=True, help="posts to draw")
+    sm.add_argument("--seed", type=int, required=True, help="seed of the draw (write it down: the sample is reproducible from it)")
+    sm.add_argument("--round", required=True, help="name of the new round (folder under labels/rounds/)")
+    sm.add_argument("--split", choices=("test", "train"), default="test",
+                    help="test: kept for the reported test, never used to train, tune or choose")
+    sm.add_argument("--note", default="", help="why the round was drawn (kept in round.json)")
     gd = command("gold", "build the gold file from the passes, the adjudication and the corpus", _cmd_gold)
     passes(gd)
     gd.add_argument("--adjudication", type=Path, default=ADJUDICATION, help="decisions on the disagreements")
