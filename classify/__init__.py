@@ -8,8 +8,8 @@ __all__ = ["__version__", "ingest", "load_model"]
 
 
 def ingest(*args, **kwargs):
-    """Read dumps into a DataFrame of posts; see ``classify.ingest.ingest``."""
-    from .ingest import ingest as _ingest
+    """Read dumps into a DataFrame of posts; see ``classify.io.posts.ingest``."""
+    from .io.posts import ingest as _ingest
 
     return _ingest(*args, **kwargs)
 

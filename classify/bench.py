@@ -51,7 +51,7 @@ def make_dump(n_posts: int, out: Path, seed: int = 0) -> Path:
     """A JSONL dump of ``n_posts`` posts built from the sample corpus with varied text."""
     import random
 
-    from .ingest import ingest
+    from .io.posts import ingest
 
     base = ingest(sorted(SAMPLE_DUMPS.glob("*.txt")))
     texts = [t for t in base["text"] if t]
@@ -93,7 +93,7 @@ def _stats(values: list[float]) -> dict[str, float]:
 def bench_ingest(dump: Path) -> dict[str, Any]:
     code = f"""
 import time, json
-from classify.ingest import ingest
+from classify.io.posts import ingest
 t=time.perf_counter(); df=ingest([{str(dump)!r}]); s=time.perf_counter()-t
 print(json.dumps({{'seconds': s, 'posts': len(df)}}))"""
     return _child(code)
@@ -116,7 +116,7 @@ def bench_model(dump: Path, model_dir: Path, batch_size: int = 256, int8: bool =
     code = f"""
 import time, json
 import torch; torch.set_num_threads(2)
-from classify.ingest import ingest
+from classify.io.posts import ingest
 from classify import load_model
 df = ingest([{str(dump)!r}]); posts = [list(p) for p, e in zip(df['paragraphs'], df['empty_text']) if not e]
 m = load_model({str(model_dir)!r})
@@ -152,7 +152,7 @@ if {str(cache_dir) if cache_dir else None!r}: os.environ['CLASSIFY_CACHE'] = {st
 import numpy as np, torch; torch.set_num_threads(2)
 from transformers import pipeline
 from classify import load_model
-from classify.ingest import ingest
+from classify.io.posts import ingest
 from classify.cues import CueMatcher
 from classify.encoder import ENCODER_PREFIX
 from classify.stacking import apply_stacker
@@ -218,7 +218,7 @@ def bench_agreement(model_dir: Path, dumps: list[Path], variant: str) -> dict[st
 import json
 import numpy as np, torch; torch.set_num_threads(2)
 from classify import load_model
-from classify.ingest import ingest
+from classify.io.posts import ingest
 df = ingest({[str(d) for d in dumps]!r})
 posts = [list(p) for p, e in zip(df['paragraphs'], df['empty_text']) if not e]
 a = load_model({str(model_dir)!r}).predict(posts)

@@ -287,7 +287,8 @@ def load_corpus(corpus: str | Path = CORPUS) -> pd.DataFrame:
     table written by ``python -m classify.ingest -o`` (.parquet/.jsonl/.csv with ``post_id``,
     ``paragraphs`` and ``dup_group``), or a single dump file.
     """
-    from .ingest import ingest, read_table
+    from .io.posts import ingest
+    from .io.tables import read_table
 
     corpus = Path(corpus)
     if corpus.is_dir():

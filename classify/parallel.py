@@ -22,8 +22,10 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from .errors import ConfigError
-from .ingest import ReadOptions, finish_posts, post_identity, read_file
-from .readers.base import Skipped
+from .io.formats import read_file
+from .io.options import ReadOptions
+from .io.posts import finish_posts, post_identity
+from .io.readers.base import Skipped
 
 _STATE: dict = {}
 

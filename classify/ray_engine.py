@@ -13,7 +13,7 @@ How a run goes:
    local engine's cache does.
 2. **Tagging.** ``ray.data.from_arrow_refs(blocks).map_batches(TaggerActor, compute=ActorPoolStrategy(size=workers))``:
    a fixed pool of actors, each loading the model once; for each batch an actor finishes the posts
-   with ``classify.ingest.finish_posts`` (cleaning, language: the costly part of reading) and tags
+   with ``classify.io.posts.finish_posts`` (cleaning, language: the costly part of reading) and tags
    them with ``classify.tag.tag_batch``. It writes each batch as ``part-<first row>.parquet``
    (atomically) with exactly the local engine's columns. A worker whose process dies is restarted and its batch
    run again (Ray Data's defaults); the rerun writes the same file names, so a retried batch
@@ -47,10 +47,12 @@ import pandas as pd
 
 from ._cli import atomic_write
 from .errors import ClassifyError, ConfigError, InputError, check_int
-from .ingest import ReadOptions, post_identity, read_file
-from .ingest import finish_posts as ingest_finish_posts
+from .io.formats import read_file
+from .io.options import ReadOptions
+from .io.posts import finish_posts as ingest_finish_posts
+from .io.posts import post_identity
+from .io.readers.base import RawPost, Skipped
 from .onnxrt import resolve_runtime
-from .readers.base import RawPost, Skipped
 from .tag import (
     CACHE_POSTS,
     JSON_COLUMNS,
@@ -190,7 +192,7 @@ def post_blocks(files: Sequence[Path], opts: ReadOptions, skipped: list[Skipped]
     """The input posts, raw, as Arrow tables of ``block_rows`` rows numbered by ``row``.
 
     Only what is needed to number the posts and find copies is done here (reading, cleaning the
-    paragraphs, the id); the workers finish the posts with ``classify.ingest.finish_posts``, so the
+    paragraphs, the id); the workers finish the posts with ``classify.io.posts.finish_posts``, so the
     costly language identification runs in parallel. A copy of an earlier post (same ``post_id``,
     within the local engine's cache window of ``CACHE_POSTS`` posts) whose text differs (emoji,
     case) gets the first copy's paragraphs in ``tag_paragraphs``: it is tagged from that text, as the
@@ -238,7 +240,7 @@ def finish_posts(batch: list[dict], opts: ReadOptions) -> list[dict]:
     for rec, post in zip(batch, ingest_finish_posts([RawPost(**{c: rec[c] for c in RAW_COLUMNS}, media=rec["media"]) for rec in batch], opts)):
         if isinstance(post, Skipped) or post["post_id"] != rec["post_id"]:
             raise InputError(f"{rec['source']}:{rec['locator']}: the driver and the worker disagree on this post; "
-                             "classify.ray_engine.post_blocks is out of step with classify.ingest.finish_post")
+                             "classify.ray_engine.post_blocks is out of step with classify.io.posts.finish_post")
         if rec["tag_paragraphs"] is not None:
             post["paragraphs"] = rec["tag_paragraphs"]
         posts.append(post)

@@ -29,11 +29,12 @@ import pandas as pd
 
 from ._cli import atomic_write, make_parser, run_main
 from .errors import ConfigError, ModelError, check_int
-from .ingest import ReadOptions, iter_posts
+from .io.options import ReadOptions
+from .io.posts import iter_posts
+from .io.readers.base import Skipped
 from .model import Model, load_model, read_card
 from .onnxrt import RUNTIMES, check_runtime, resolve_runtime
 from .parallel import auto_jobs, batched, parallel_batches
-from .readers.base import Skipped
 
 OUTPUT_COLUMNS = ("post_id", "message_id", "source", "locator", "date", "channel", "lang", "topics", "frames",
                   "stance_west", "scores", "stance_scores", "evidence", "status")

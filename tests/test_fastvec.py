@@ -9,7 +9,7 @@ import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
 from classify.fastvec import CharNgramCounter, WordNgramCounter
-from classify.ingest import ingest
+from classify.io.posts import ingest
 
 DUMPS = sorted(Path("data/dumps").glob("*.txt"))
 EDGE = ["", "   ", "a", "Ab", "İstanbul ÀÉ ŒUVRE", "😀 emoji 👍🏽 ok", "Россия и Китай — БРИКС!",

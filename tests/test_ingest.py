@@ -14,8 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from classify.ingest import ingest, main, make_post_id, read_table, write_table
-from classify.readers.webtext import parse_reactions
+from classify.ingest import main
+from classify.io.cleaning import make_post_id
+from classify.io.posts import ingest
+from classify.io.readers.webtext import parse_reactions
+from classify.io.tables import read_table, write_table
 
 ROOT = Path(__file__).resolve().parents[1]
 DUMPS = ROOT / "data" / "dumps"
@@ -312,7 +315,7 @@ def test_invisible_characters_inside_words_change_nothing(tmp_path):
 
 
 def test_zero_width_joiner_inside_an_emoji_sequence_is_kept():
-    from classify.ingest import clean_paragraphs
+    from classify.io.cleaning import clean_paragraphs
 
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
     assert clean_paragraphs(f"Families {family} of diplomats")[0] == f"Families {family} of diplomats"

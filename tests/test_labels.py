@@ -13,7 +13,7 @@ import pytest
 
 from classify.codebook import Codebook
 from classify.errors import InputError
-from classify.ingest import write_table
+from classify.io.tables import write_table
 from classify.labels import (
     agreement,
     agreement_markdown,

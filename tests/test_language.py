@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-from classify.ingest import ingest
-from classify.language import (
+from classify.io.language import (
     UNKNOWN_LANG,
     detect_language,
     detect_languages,
@@ -17,6 +16,7 @@ from classify.language import (
     detect_post_languages,
     identifier,
 )
+from classify.io.posts import ingest
 
 SAMPLE_DUMPS = Path(__file__).resolve().parents[1] / "data" / "dumps"
 
@@ -71,7 +71,7 @@ def test_other_py3langid_layout_falls_back_to_its_own_classify(reference, monkey
     """A py3langid whose automaton is laid out differently still answers, one text at a time."""
     import py3langid.langid as lid
 
-    import classify.language as lang
+    import classify.io.language as lang
 
     class Old:  # what an older py3langid exposes: classify(), not the arrays BatchIdentifier reads
         def __init__(self, real):

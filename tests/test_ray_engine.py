@@ -19,7 +19,8 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from classify.baseline import BaselineConfig, BaselineModel  # noqa: E402
 from classify.errors import ConfigError, InputError, ModelError  # noqa: E402
-from classify.ingest import ReadOptions, iter_posts  # noqa: E402
+from classify.io.options import ReadOptions  # noqa: E402
+from classify.io.posts import iter_posts  # noqa: E402
 from classify.ray_engine import (  # noqa: E402
     FAIL_ONCE_ENV,
     SUCCESS_FILE,

@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 
 from classify.errors import InputError
-from classify.ingest import ReadOptions, read_file
-from classify.readers.base import RawPost, Skipped
-from classify.readers.tabular import as_channel, as_forwarded, parse_reactions
-from classify.readers.tdesktop import message_text, read_tdesktop_json
+from classify.io.formats import read_file
+from classify.io.options import ReadOptions
+from classify.io.readers.base import RawPost, Skipped
+from classify.io.readers.tabular import as_channel, as_forwarded, parse_reactions
+from classify.io.readers.tdesktop import message_text, read_tdesktop_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "formats"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from classify.baseline import BaselineConfig, BaselineModel
-from classify.ingest import ingest
+from classify.io.posts import ingest
 from classify.tag import OUTPUT_COLUMNS, main, read_tags, tag
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,7 +214,9 @@ def test_default_jobs_and_runtime():
 def test_resume_with_workers_drops_written_posts_before_the_workers():
     """``skip_written``: the raw items after the first n posts, counted as the serial path counts rows."""
     from classify.errors import ConfigError
-    from classify.ingest import ReadOptions, iter_posts, read_file
+    from classify.io.formats import read_file
+    from classify.io.options import ReadOptions
+    from classify.io.posts import iter_posts
     from classify.parallel import skip_written
 
     opts = ReadOptions()

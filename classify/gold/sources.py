@@ -65,7 +65,7 @@ def load_corpus(sources: dict[str, Source] | None = None, root: Path = Path(".")
 
     One row per post as ``classify.ingest`` gives it; ``source_name`` is the source whose files hold it.
     """
-    from ..ingest import ingest
+    from ..io.posts import ingest
 
     sources = sources if sources is not None else load_sources(root / SOURCES_FILE)
     owner: dict[str, str] = {}

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ...errors import InputError
 from .base import RawPost, Skipped
 
 # Keys whose presence means the message carries media (the file itself is rarely exported).

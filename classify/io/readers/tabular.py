@@ -29,11 +29,11 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError
+from ...errors import InputError
 from .base import RawPost, Skipped
 
 if TYPE_CHECKING:
-    from ..ingest import ReadOptions
+    from ..options import ReadOptions
 
 TEXT_COLUMNS = ("text", "message", "content", "messageText")
 ID_COLUMNS = ("id", "message_id", "msg_id")

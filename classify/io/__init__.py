@@ -1,0 +1,1 @@
+"""Reading dumps: formats, readers, cleaning, language, duplicate groups, corpus tables."""
