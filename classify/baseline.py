@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +73,7 @@ class BaselineConfig:
     small by the L2 penalty, ``classify.stacking``) instead of one shared by all frames."""
     stack_topics_per_label: bool = False
     """The same for the topics (default: one stacker row shared by all four topics)."""
-    frame_unit: str = "paragraph"
-    """``paragraph``: frames are learned from the gold evidence paragraphs (positives) and the
-    paragraphs of posts without the frame (negatives); a post's score is its best paragraph's.
-    ``post``: frames are learned from whole posts, like topics."""
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.word_ngrams = tuple(self.word_ngrams)
@@ -91,8 +86,6 @@ class BaselineConfig:
             check_int("BaselineConfig", name, getattr(self, name), 1)
         check_float("BaselineConfig", "C", self.C, 0, lo_open=True)
         check_folds("BaselineConfig", "threshold_folds", self.threshold_folds)
-        if self.frame_unit not in ("paragraph", "post"):
-            raise ConfigError(f"The 'frame_unit' parameter of BaselineConfig must be 'paragraph' or 'post'. Got {self.frame_unit!r} instead.")
         if not 0 < self.cue_backoff_hit < 1:
             raise ConfigError(f"The 'cue_backoff_hit' parameter of BaselineConfig must be in (0, 1). Got {self.cue_backoff_hit!r} instead.")
 
@@ -101,7 +94,7 @@ class BaselineConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ConfigError(f"unknown BaselineConfig parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known - {'extra'}))}")
+            raise ConfigError(f"unknown BaselineConfig parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
         return cls(**d)
 
 
@@ -183,11 +176,6 @@ class Features:
     owner: np.ndarray
     post_hits: np.ndarray
     para_hits: np.ndarray
-
-
-def cue_vector(matcher: CueMatcher, text: str) -> list[int]:
-    """Cue hits of ``text`` per topic then frame, in codebook order."""
-    return matcher.vector(text).tolist()
 
 
 def _idf(counts: sp.spmatrix) -> np.ndarray:
@@ -283,7 +271,7 @@ class BaselineModel(Model):
         self.coef_ = np.zeros((n_labels, X.shape[1]))
         self.intercept_ = np.zeros(n_labels)
         self.backoff_ = np.zeros(n_labels, dtype=bool)
-        by_paragraph = self.config.frame_unit == "paragraph" and evidence is not None
+        by_paragraph = evidence is not None
         for j in range(n_labels):
             n_pos = int(Y[:, j].sum())
             if n_pos < 2 or n_pos > len(Y) - 2:
@@ -359,12 +347,11 @@ class BaselineModel(Model):
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         per_para = np.split(Pp, starts[1:])
         topics, frames = P[:, :nt], P[:, nt:]
-        if self.config.frame_unit == "paragraph":
-            frames = np.zeros_like(frames)  # a post's frame score is its best paragraph's
-            has = counts > 0
-            if has.any():
-                frames[has] = np.maximum.reduceat(Pp, starts[has], axis=0)
-            frames[:, self.backoff_[nt:]] = P[:, nt:][:, self.backoff_[nt:]]
+        frames = np.zeros_like(frames)  # a post's frame score is its best paragraph's
+        has = counts > 0
+        if has.any():
+            frames[has] = np.maximum.reduceat(Pp, starts[has], axis=0)
+        frames[:, self.backoff_[nt:]] = P[:, nt:][:, self.backoff_[nt:]]
         if getattr(self, "stackers_", None) is not None:
             topics = apply_stacker(self.stackers_[:nt], topics, H[:, :nt])
             frames = apply_stacker(self.stackers_[nt:], frames, H[:, nt:])
@@ -421,6 +408,9 @@ class BaselineModel(Model):
         cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
         for key in ("stack_frames_per_label", "stack_topics_per_label"):  # saved before the options: one stacker per task
             cfg.setdefault(key, False)
+        if cfg.pop("frame_unit", "paragraph") != "paragraph":
+            raise ModelError(f"{path}: trained with frame_unit='post', an option this version no longer has; retrain it")
+        cfg.pop("extra", None)
         self.config = BaselineConfig.from_dict(cfg)
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
         self.matcher_ = CueMatcher(self.codebook)

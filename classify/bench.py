@@ -14,7 +14,7 @@ Two kinds of tagging figure: ``tag`` is the whole ``classify.tag`` command in a 
 PyTorch, with ONNX Runtime (``--runtime onnx``, when installed) and with bfloat16 matrix products
 (``--runtime bf16``, on CPUs with AMX or AVX512-BF16); ``model`` is the model alone
 in one process on posts already ingested (``Model.predict`` on batches of 256 posts). The faster
-transformer paths (ONNX Runtime, bfloat16, int8) are compared with PyTorch fp32 on the sample dumps: posts
+transformer paths (ONNX Runtime, bfloat16) are compared with PyTorch fp32 on the sample dumps: posts
 with the same labels, largest probability difference.
 The reference figures: the machine's fp32 (and, where the CPU has it, bfloat16) matrix-multiply
 rate (torch, GFLOP/s, 2 threads), the
@@ -111,7 +111,7 @@ print(json.dumps({{'seconds': sec, 'posts': s.n_posts, 'jobs': s.jobs}}))"""
     return _child(code)
 
 
-def bench_model(dump: Path, model_dir: Path, batch_size: int = 256, int8: bool = False, runtime: str = "torch") -> dict[str, Any]:
+def bench_model(dump: Path, model_dir: Path, batch_size: int = 256, runtime: str = "torch") -> dict[str, Any]:
     """The model alone: ``predict`` on batches of already-ingested posts; FLOPs for the transformer."""
     code = f"""
 import time, json
@@ -120,7 +120,6 @@ from classify.io.posts import ingest
 from classify import load_model
 df = ingest([{str(dump)!r}]); posts = [list(p) for p, e in zip(df['paragraphs'], df['empty_text']) if not e]
 m = load_model({str(model_dir)!r})
-if {int8!r}: m.quantize_int8()
 if {runtime!r} == 'onnx': m.use_onnx()
 if {runtime!r} == 'bf16': m.use_bf16()
 m.predict(posts[:8])
@@ -212,8 +211,8 @@ print(json.dumps({{'posts': len(posts), 'plain_seconds': plain_sec, 'plain_load_
 
 
 def bench_agreement(model_dir: Path, dumps: list[Path], variant: str) -> dict[str, Any]:
-    """Labels and probabilities of a faster path (``int8``, ``onnx`` or ``bf16``) against PyTorch fp32 on the sample dumps."""
-    make = {"int8": ".quantize_int8()", "onnx": ".use_onnx()", "bf16": ".use_bf16()"}[variant]
+    """Labels and probabilities of a faster path (``onnx`` or ``bf16``) against PyTorch fp32 on the sample dumps."""
+    make = {"onnx": ".use_onnx()", "bf16": ".use_bf16()"}[variant]
     code = f"""
 import json
 import numpy as np, torch; torch.set_num_threads(2)
@@ -299,7 +298,7 @@ def run_bench(*, quick: bool = False, sizes: tuple[int, ...] | None = None, runs
                     r = [bench_model(dump, models_dir / kind, **opts) for _ in range(n_runs)]
                     res["model"].setdefault(name, {})[str(n)] = {"posts_per_s": _stats([x["posts"] / x["seconds"] for x in r]),
                                                                  "peak_rss_mb": _stats([x["peak_rss_mb"] for x in r])}
-                    if kind == "transformer" and not opts.get("int8"):
+                    if kind == "transformer":
                         gf = [x["flops_useful"] / x["seconds"] / 1e9 for x in r]
                         gp = [x["flops_padded"] / x["seconds"] / 1e9 for x in r]
                         peak = res["machine"]["matmul_gflops_fp32"]
@@ -343,7 +342,7 @@ def _all_rss(x: dict[str, Any]) -> float:
 
 
 def _fast_paths() -> list[str]:
-    return ["int8", *(["onnx"] if onnx_available() else []), *(["bf16"] if native_bf16() else [])]
+    return [*(["onnx"] if onnx_available() else []), *(["bf16"] if native_bf16() else [])]
 
 
 def _runtimes() -> list[tuple[str, dict[str, Any]]]:
@@ -363,7 +362,7 @@ def _tag_variants(kind: str) -> list[tuple[str, dict[str, Any]]]:
 def _model_variants(kind: str) -> list[tuple[str, dict[str, Any]]]:
     if kind == "baseline":
         return [("baseline", {})]
-    return [*_runtimes(), ("transformer_int8", {"int8": True})]
+    return _runtimes()
 
 
 def _cpu_name() -> str:

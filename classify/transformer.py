@@ -62,10 +62,6 @@ class TransformerConfig:
     n_trainable_layers: int = 1
     """Top encoder layers fine-tuned; the rest are frozen and cached."""
     epochs: int = 12
-    average_last_epochs: int = 0
-    """Average the trained weights over the ends of the last K epochs (stochastic weight averaging,
-    ``torch.optim.swa_utils.AveragedModel``; 0: keep the last epoch's weights). Meant to lower the
-    seed-to-seed variance of a model fitted on a few dozen posts, at no cost in tagging."""
     lr_encoder: float = 5e-5
     lr_heads: float = 1e-2
     batch_posts: int = 8
@@ -73,9 +69,6 @@ class TransformerConfig:
     cue_prior: float = 3.0
     """Initial weight of each label's own cue feature in the label head (0: random start), so
     training starts from the codebook's cue rule and learns where the encoder adds to it."""
-    head_prior: float = 0.0
-    """Weight of a penalty on the label head's squared distance from its cue-prior start (L2-SP), so
-    that with few posts training moves away from the codebook's cues only where the data insist."""
     stack_cues: bool = True
     """Combine the post scores with the post's cue hits by a small logistic regression per task,
     fitted on the inner out-of-fold predictions (as the baseline does; ``classify.stacking``)."""
@@ -96,27 +89,6 @@ class TransformerConfig:
     too. Chosen on the mean over model seeds 0-2 (split seed 0; README "Results"): cross-validated
     scores within 0.01 of no dropout, and topics trained on English only then tagged in Russian
     0.835 against 0.816 without it."""
-    cue_dropout_on: str = "topics"
-    """Which cue columns ``cue_dropout`` hides: only the ``"topics"`` (the default: hiding the frame
-    cues too lowered cross-validated frames macro-F1 by 0.017 over the same seeds) or ``"all"``."""
-    post_pool: str = "max"
-    """How a post's topic and frame logits come from its paragraphs' logits: ``"max"`` (the
-    default: a label present in one paragraph of a long post is not diluted by the others, and
-    the top paragraph is the frame's evidence) or ``"mean"`` (a whole-post average, tried on
-    cross-validation; README, "Results")."""
-    contrastive_epochs: int = 0
-    """SetFit-style contrastive stage (0: none): before the heads are trained, the trainable top
-    layers are tuned for this many epochs so that the cosine of two training posts' mean embeddings
-    matches the Jaccard overlap of their labels (topics, frames and stance; every pair within a
-    batch of ``2 * batch_posts`` posts; SetFit's CosineSimilarityLoss with a soft target, since
-    posts here carry several labels). Tried on cross-validation, not the default (README, "Results")."""
-    lr_contrastive: float = 2e-4
-    """Learning rate of the contrastive stage (on the full gold, 8 epochs at 2e-4 bring the cosines'
-    correlation with the label overlap to about 0.5; at ``lr_encoder`` 5e-5 it takes 16)."""
-    contrastive_then: str = "finetune"
-    """After the contrastive stage: ``"heads"`` freezes the tuned layers and trains only the linear
-    heads on their embeddings (SetFit's recipe: a logistic-regression head on the tuned body), or
-    ``"finetune"`` trains heads and top layers together as without the stage."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2
@@ -127,23 +99,13 @@ class TransformerConfig:
 
     def __post_init__(self) -> None:
         for name, (lo, hi) in {"max_length": (8, 512), "epochs": (1, 1000), "batch_posts": (1, 10_000),
-                               "batch_size": (1, 100_000), "n_trainable_layers": (0, 1000),
-                               "average_last_epochs": (0, 1000), "contrastive_epochs": (0, 1000)}.items():
+                               "batch_size": (1, 100_000), "n_trainable_layers": (0, 1000)}.items():
             check_int("TransformerConfig", name, getattr(self, name), lo, hi)
         check_float("TransformerConfig", "cue_prior", self.cue_prior, 0, 100)
-        check_float("TransformerConfig", "head_prior", self.head_prior, 0, 1000)
         check_float("TransformerConfig", "cue_dropout", self.cue_dropout, 0, 1)
-        if self.cue_dropout_on not in ("all", "topics"):
-            raise ConfigError(f"The 'cue_dropout_on' parameter of TransformerConfig must be 'all' or 'topics'. Got {self.cue_dropout_on!r} instead.")
-        if self.post_pool not in ("max", "mean"):
-            raise ConfigError(f"The 'post_pool' parameter of TransformerConfig must be 'max' or 'mean'. Got {self.post_pool!r} instead.")
-        if self.contrastive_then not in ("heads", "finetune"):
-            raise ConfigError(f"The 'contrastive_then' parameter of TransformerConfig must be 'heads' or 'finetune'. Got {self.contrastive_then!r} instead.")
-        for name in ("lr_encoder", "lr_heads", "lr_contrastive"):
+        for name in ("lr_encoder", "lr_heads"):
             check_float("TransformerConfig", name, getattr(self, name), 0, lo_open=True)
         check_folds("TransformerConfig", "threshold_folds", self.threshold_folds)
-        if self.average_last_epochs > self.epochs:
-            raise ConfigError(f"TransformerConfig: average_last_epochs ({self.average_last_epochs}) cannot exceed epochs ({self.epochs})")
 
     @classmethod
     def from_dict(cls, d: dict) -> TransformerConfig:
@@ -152,6 +114,22 @@ class TransformerConfig:
         if unknown:
             raise ConfigError(f"unknown TransformerConfig parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
         return cls(**d)
+
+
+REMOVED_OPTIONS = {"average_last_epochs": 0, "head_prior": 0.0, "post_pool": "max", "cue_dropout_on": "topics",
+                   "contrastive_epochs": 0, "lr_contrastive": None, "contrastive_then": None}
+"""Options of earlier versions that lost their comparisons (README, "Results"), with the value that
+behaves as this version does (``None``: any value, the option only mattered with another one set)."""
+
+
+def _drop_removed_options(cfg: dict, path: Path) -> None:
+    """Remove the options of ``REMOVED_OPTIONS`` from a saved config; a model trained with one of them
+    switched on cannot be reproduced by this version, which says so instead of predicting differently."""
+    for name, neutral in REMOVED_OPTIONS.items():
+        if name in cfg:
+            value = cfg.pop(name)
+            if neutral is not None and value != neutral:
+                raise ModelError(f"{path}: trained with {name}={value!r}, an option this version no longer has; retrain it")
 
 
 ONNX_INFERENCE = "ONNX Runtime (classify.transformer.use_onnx)"
@@ -343,8 +321,8 @@ class TransformerModel(Model):
         return e
 
     def _forward(self, net, pack: dict):
-        """Window logits -> paragraph logits (max over windows) -> post logits (max over paragraphs,
-        or their mean with ``post_pool="mean"``); stance from the mean window representation of each post."""
+        """Window logits -> paragraph logits (max over windows) -> post logits (max over paragraphs);
+        stance from the mean window representation of each post."""
         torch = _torch()
         e = self._embed_windows(net, pack)
         z = torch.cat([e, pack["cues"]], dim=1) if self.config.use_cues else e
@@ -353,12 +331,8 @@ class TransformerModel(Model):
         C = win_logits.shape[1]
         para_logits = torch.full((n_para, C), -1e9).scatter_reduce(
             0, pack["win_para"][:, None].expand(-1, C), win_logits, reduce="amax", include_self=True)
-        if self.config.post_pool == "max":
-            post_logits = torch.full((pack["n_posts"], C), -1e9).scatter_reduce(
-                0, pack["para_post"][:, None].expand(-1, C), para_logits, reduce="amax", include_self=True)
-        else:
-            post_logits = torch.zeros((pack["n_posts"], C)).index_add(0, pack["para_post"], para_logits) / torch.zeros(
-                pack["n_posts"]).index_add(0, pack["para_post"], torch.ones(n_para)).clamp(min=1)[:, None]
+        post_logits = torch.full((pack["n_posts"], C), -1e9).scatter_reduce(
+            0, pack["para_post"][:, None].expand(-1, C), para_logits, reduce="amax", include_self=True)
         win_post = pack["para_post"][pack["win_para"]]
         sums = torch.zeros((pack["n_posts"], z.shape[1])).index_add(0, win_post, z)
         counts = torch.zeros(pack["n_posts"]).index_add(0, win_post, torch.ones(len(win_post)))
@@ -391,7 +365,6 @@ class TransformerModel(Model):
                 hidden = mdl.config.hidden_size
                 net.label_head.weight[:, hidden:] = torch.eye(n_cues) * self.config.cue_prior
                 net.label_head.bias.fill_(-self.config.cue_prior / 3)
-        W0, b0 = net.label_head.weight.detach().clone(), net.label_head.bias.detach().clone()
         pack = self._pack(paragraphs, frozen, cue)
         Y = torch.tensor(np.hstack([Yt, Yf]), dtype=torch.float32)
         pos = Y.sum(0)
@@ -400,23 +373,16 @@ class TransformerModel(Model):
         stance_w = torch.tensor(np.where(counts > 0, len(ys) / (len(counts) * np.maximum(counts, 1)), 0.0), dtype=torch.float32)
         bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
         ce = torch.nn.CrossEntropyLoss(weight=stance_w)
-        params = [{"params": list(net.label_head.parameters()) + list(net.stance_head.parameters()), "lr": self.config.lr_heads}]
-        if self.config.contrastive_epochs:
-            self._contrastive(net, pack, np.hstack([Yt, Yf, np.eye(len(self.codebook.stances))[ys]]))
-        if self.config.contrastive_epochs and self.config.contrastive_then == "heads":
-            for p in net.layers.parameters():
-                p.requires_grad_(False)
-        else:
-            params.insert(0, {"params": [p for layer in net.layers for p in layer.parameters()], "lr": self.config.lr_encoder})
+        params = [{"params": [p for layer in net.layers for p in layer.parameters()], "lr": self.config.lr_encoder},
+                  {"params": list(net.label_head.parameters()) + list(net.stance_head.parameters()), "lr": self.config.lr_heads}]
         opt = torch.optim.AdamW(params, weight_decay=0.01)
         nt = Yt.shape[1]
         ys_t = torch.tensor(ys)
         aux = self._aux_targets(paragraphs, Yf, evidence) if evidence is not None and self.config.frame_aux_weight > 0 else None
         rng = np.random.default_rng(self.config.seed)
         cue_rng = np.random.default_rng([self.config.seed, 1])  # its own stream: the batches stay as without it
-        avg = torch.optim.swa_utils.AveragedModel(net) if self.config.average_last_epochs else None
         net.train()
-        for epoch in range(self.config.epochs):
+        for _ in range(self.config.epochs):
             order = rng.permutation(len(paragraphs))
             for b in range(0, len(order), self.config.batch_posts):
                 batch = np.sort(order[b : b + self.config.batch_posts])
@@ -425,7 +391,7 @@ class TransformerModel(Model):
                     keep = torch.tensor(cue_rng.random(len(batch)) >= self.config.cue_dropout)
                     hide = ~keep[sub["para_post"][sub["win_para"]]]
                     sub["cues"] = sub["cues"].clone()
-                    sub["cues"][hide, : nt if self.config.cue_dropout_on == "topics" else None] = 0.0
+                    sub["cues"][hide, :nt] = 0.0  # the topic cues only: hiding the frame cues too lost
                 opt.zero_grad()
                 post_logits, para_logits, stance_logits = self._forward(net, sub)
                 loss = bce(post_logits, Y[batch]) + ce(stance_logits, ys_t[batch])
@@ -435,48 +401,10 @@ class TransformerModel(Model):
                     if w.sum() > 0:
                         loss = loss + self.config.frame_aux_weight * torch.nn.functional.binary_cross_entropy_with_logits(
                             para_logits[:, nt:], tgt, weight=w, reduction="sum") / w.sum()
-                if self.config.head_prior > 0:
-                    loss = loss + self.config.head_prior * ((net.label_head.weight - W0).pow(2).sum() + (net.label_head.bias - b0).pow(2).sum())
                 loss.backward()
                 opt.step()
-            if avg is not None and epoch >= self.config.epochs - self.config.average_last_epochs:
-                avg.update_parameters(net)
-        net = avg.module if avg is not None else net
         net.eval()
         return net
-
-    def _contrastive(self, net, pack: dict, labels: np.ndarray) -> None:
-        """SetFit-style stage: tune the top layers so that the cosine of two posts' mean window
-        embeddings approaches the Jaccard overlap of their label sets (every pair in a batch)."""
-        torch = _torch()
-        layer_params = [p for layer in net.layers for p in layer.parameters()]
-        if not layer_params:
-            return  # nothing trainable below the heads (n_trainable_layers=0)
-        opt = torch.optim.AdamW(layer_params, lr=self.config.lr_contrastive, weight_decay=0.01)
-        L = torch.tensor(labels, dtype=torch.float32)
-        inter = L @ L.T
-        union = L.sum(1)[:, None] + L.sum(1)[None, :] - inter
-        J = inter / union.clamp(min=1)
-        rng = np.random.default_rng([self.config.seed, 2])  # its own stream: the head batches stay as without it
-        size = 2 * self.config.batch_posts
-        net.train()
-        for _ in range(self.config.contrastive_epochs):
-            order = rng.permutation(pack["n_posts"])
-            for b in range(0, len(order), size):
-                batch = np.sort(order[b : b + size])
-                if len(batch) < 2:
-                    continue
-                sub = self._select(pack, batch)
-                e = self._embed_windows(net, sub)
-                win_post = sub["para_post"][sub["win_para"]]
-                sums = torch.zeros((len(batch), e.shape[1])).index_add(0, win_post, e)
-                E = torch.nn.functional.normalize(sums, dim=1)
-                iu = torch.triu_indices(len(batch), len(batch), offset=1)
-                t = torch.as_tensor(batch)
-                loss = ((E @ E.T)[iu[0], iu[1]] - J[t][:, t][iu[0], iu[1]]).pow(2).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
 
     def _aux_targets(self, paragraphs, Yf, evidence):
         """Paragraph-level frame targets and weights: evidence paragraphs are positives, every
@@ -606,7 +534,7 @@ class TransformerModel(Model):
                 S[i] = 1.0 / S.shape[1]
                 continue
             pl = text_logits[rows]
-            post = pl.max(axis=0) if self.config.post_pool == "max" else pl.mean(axis=0)
+            post = pl.max(axis=0)
             T[i], F[i] = expit(post[:nt]), expit(post[nt:])
             mean = text_zsum[rows].sum(axis=0) / max(int(text_nwin[rows].sum()), 1)
             logit = Wst @ mean + bst
@@ -617,28 +545,6 @@ class TransformerModel(Model):
             H = np.array([hits[[index[p] for p in paras]].sum(axis=0) for paras in paragraphs], dtype=float).reshape(len(paragraphs), -1)
             T, F = apply_stacker(self.stackers_[:nt], T, H[:, :nt]), apply_stacker(self.stackers_[nt:], F, H[:, nt:])
         return Probas(T, F, S, per_para)
-
-    def quantize_int8(self) -> TransformerModel:
-        """Int8 dynamic quantisation of every encoder linear layer, for faster CPU tagging (opt-in).
-
-        Weights of the ``nn.Linear`` layers (attention projections, feed-forward) are stored in int8
-        and activations quantised on the fly (``torch.ao.quantization.quantize_dynamic``); the heads
-        stay fp32. It changes probabilities slightly: ``classify.bench`` measures the speed-up and
-        how many labels change on the sample dumps. Returns ``self``; the model on disk is unchanged.
-        """
-        check_fitted(self)
-        self._need_torch_encoder("quantise it")
-        torch = _torch()
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch announces the future move of this API to torchao
-            base = copy.deepcopy(self.base_)  # the loaded encoder is shared through _CACHE: do not touch it
-            base.encoder = torch.ao.quantization.quantize_dynamic(base.encoder, {torch.nn.Linear}, dtype=torch.qint8)
-            self.net_.layers = torch.ao.quantization.quantize_dynamic(self.net_.layers, {torch.nn.Linear}, dtype=torch.qint8)
-        self.base_ = base
-        self.card_ = {**self.card_, "inference": "int8 dynamic quantisation (classify.transformer.quantize_int8)"}
-        return self
 
     def use_bf16(self) -> TransformerModel:
         """Run the encoder's matrix products in bfloat16 from now on (``--runtime bf16``); returns ``self``.
@@ -783,9 +689,7 @@ class TransformerModel(Model):
         cfg.setdefault("stack_cues", False)  # models saved before these options had neither
         cfg.setdefault("cue_prior", 0.0)
         cfg.setdefault("cue_dropout", 0.0)
-        cfg.setdefault("average_last_epochs", 0)  # saved before the option: the last epoch's weights
-        cfg.setdefault("contrastive_epochs", 0)
-        cfg.setdefault("post_pool", "max")
+        _drop_removed_options(cfg, path)
         for key in ("stack_frames_per_label", "stack_topics_per_label"):  # saved before the options: one stacker per task
             cfg.setdefault(key, False)
         self.config = TransformerConfig.from_dict(cfg)
