@@ -15,7 +15,7 @@ def ingest(*args, **kwargs):
 
 
 def load_model(path, runtime: str = "torch", threads: int | None = None):
-    """Load a saved model directory; see ``classify.model.load_model``."""
-    from .model import load_model as _load
+    """Load a saved model directory; see ``classify.learners.load_model``."""
+    from .learners import load_model as _load
 
     return _load(path, runtime=runtime, threads=threads)

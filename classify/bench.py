@@ -41,7 +41,7 @@ from typing import Any
 
 from ._cli import atomic_write_text, make_parser, run_main
 from .errors import ConfigError
-from .onnxrt import native_bf16, onnx_available
+from .learners.transformer.onnxrt import native_bf16, onnx_available
 
 SAMPLE_DUMPS = Path("data/dumps")
 OUT = Path("eval/bench/bench.json")
@@ -103,7 +103,7 @@ def bench_tag(dump: Path, model_dir: Path, batch_size: int, runtime: str = "torc
     """The whole ``classify.tag`` job (model load, reading, cleaning, tagging, writing) in a fresh process."""
     code = f"""
 import time, json, tempfile, os
-from classify.tag import tag
+from classify.tagging.local import tag
 out=os.path.join(tempfile.mkdtemp(), 'tags.parquet')
 t=time.perf_counter(); s=tag([{str(dump)!r}], out, model_dir={str(model_dir)!r}, batch_size={batch_size}, runtime={runtime!r}, jobs={jobs!r})
 sec=time.perf_counter()-t
@@ -152,10 +152,12 @@ import numpy as np, torch; torch.set_num_threads(2)
 from transformers import pipeline
 from classify import load_model
 from classify.io.posts import ingest
-from classify.cues import CueMatcher
-from classify.encoder import ENCODER_PREFIX
-from classify.stacking import apply_stacker
-from classify.tag import tag, read_tags
+from classify.learners.cues import CueMatcher
+from classify.learners.transformer.encoder import ENCODER_PREFIX
+from classify.learners.transformer.network import windows
+from classify.learners.stacking import apply_stacker
+from classify.tagging.local import tag
+from classify.tagging.rows import read_tags
 model_dir = {str(model_dir)!r}; dumps = {[str(d) for d in dumps]!r}
 m = load_model(model_dir)
 df = ingest(dumps)
@@ -189,7 +191,7 @@ if {runtime!r} == 'bf16':
     with torch.autocast('cpu', dtype=torch.bfloat16):
         plain_bf16_sec = plain_loop()[1]
 out = os.path.join(tempfile.mkdtemp(), 'tags.parquet')
-import classify.transformer as _T; _T._CACHE.clear()
+from classify.learners.transformer.network import clear_cache; clear_cache()
 t = time.perf_counter(); s = tag(dumps, out, model_dir=model_dir, runtime={runtime!r}); tag_sec = time.perf_counter() - t
 tags = read_tags(out)
 ok = tags[tags['status'] == 'ok'].drop_duplicates('post_id')
@@ -201,7 +203,7 @@ labels = list(m.codebook.topics) + list(m.codebook.frames)
 ours = np.array([[r[l] for l in labels] for r in ok['scores']])
 ref = np.array([first[i] for i in ok['post_id']])
 paras_of = dict(zip(df['post_id'], df['paragraphs']))
-fits = np.array([all(len(w) == 1 for w in m._windows_many(m.tok_, list(paras_of[i]))) for i in ok['post_id']])
+fits = np.array([all(len(w) == 1 for w in windows(m.tok_, list(paras_of[i]), m.config.max_length)) for i in ok['post_id']])
 diff = np.abs(ours - ref).max(axis=1)
 print(json.dumps({{'posts': len(posts), 'plain_seconds': plain_sec, 'plain_load_seconds': load_sec, 'tag_seconds': tag_sec,
                   'plain_bf16_seconds': plain_bf16_sec,

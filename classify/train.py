@@ -23,7 +23,9 @@ from typing import Any
 from ._cli import atomic_write_text, make_parser, run_main
 from .codebook import Codebook
 from .errors import ConfigError
-from .evaluate import DEFAULT_GOLD, HEADLINE, data_sha256, evaluate, load_config, make_factory, post_groups
+from .evaluate import load_config
+from .evaluation.crossval import HEADLINE, data_sha256, make_factory, post_groups
+from .evaluation.protocol import DEFAULT_GOLD, evaluate
 
 
 def available_kinds() -> tuple[str, ...]:
@@ -54,7 +56,7 @@ def train(gold_path: str | Path = DEFAULT_GOLD, out_dir: str | Path = "models", 
           seed: int = 0, configs: dict[str, dict] | None = None, folds: int = 5, repeats: int = 2,
           eval_dir: str | Path | None = "eval", evaluate_first: bool = True, progress: bool = False) -> TrainResult:
     """Evaluate, fit on all gold posts, and save each model kind (no printing unless ``progress``)."""
-    from .labels import load_gold
+    from .gold.files import load_gold
 
     models = list(models)
     if not models:
@@ -95,7 +97,7 @@ def train(gold_path: str | Path = DEFAULT_GOLD, out_dir: str | Path = "models", 
 
 def print_summary(res: TrainResult) -> None:
     """The table the command prints: per task, each model's score with its interval, and times."""
-    from .evaluate import summary_table
+    from .evaluation.protocol import summary_table
 
     if res.metrics:
         print(summary_table(res.metrics))

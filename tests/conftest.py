@@ -58,6 +58,6 @@ atexit.register(shutil.rmtree, os.environ["CLASSIFY_ONNX_CACHE"], ignore_errors=
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> Path:
     """A tiny random BERT encoder with a real EN+RU tokenizer (see ``classify.encoder``)."""
-    from classify.encoder import build_tiny_encoder
+    from classify.learners.transformer.tiny import build_tiny_encoder
 
     return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from classify.baseline import BaselineConfig, BaselineModel
+from classify.learners.baseline.model import BaselineConfig, BaselineModel
 from classify.errors import ConfigError
 
 
@@ -73,7 +73,7 @@ def test_topic_stacker_shared_or_per_topic_survives_save_and_load(gold, tmp_path
     option (no key in config.json) loads as the shared stacker it was trained with."""
     import json
 
-    from classify.model import load_model
+    from classify.learners import load_model
 
     m = BaselineModel(BaselineConfig(threshold_folds=3, stack_topics_per_label=per_topic)).fit(gold, gold)
     nt = len(m.codebook.topics)

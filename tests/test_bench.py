@@ -3,7 +3,7 @@
 import json
 import time
 
-from classify.baseline import BaselineConfig, BaselineModel
+from classify.learners.baseline.model import BaselineConfig, BaselineModel
 from classify.bench import main
 
 

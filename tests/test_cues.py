@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from classify.codebook import Codebook
-from classify.cues import YO, CueMatcher, cue_rule_predict, required_literals, stance_from_frames
+from classify.learners.cues import YO, CueMatcher, cue_rule_predict, required_literals, stance_from_frames
 from classify.errors import ConfigError
 
 # (label, sentence): each sentence must fire the label's cues. Written from the codebook's
@@ -251,7 +251,7 @@ def test_cue_rule_rejects_a_bare_string(cb):
 
 
 def test_cue_rule_model_agrees_with_cue_rule_predict(cb, gold):
-    from classify.cuerule import CueRuleModel
+    from classify.learners.cuerule import CueRuleModel
 
     model = CueRuleModel(cb).fit()
     pred = model.predict(gold)

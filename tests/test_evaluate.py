@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from classify.codebook import Codebook
-from classify.evaluate import cross_validate, english_only, evaluate, load_translations, make_factory
+from classify.evaluation.crossval import cross_validate, make_factory
+from classify.evaluation.protocol import evaluate
+from classify.evaluation.transfer import english_only, load_translations
 
 
 def leaky_gold() -> pd.DataFrame:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
-from classify.fastvec import CharNgramCounter, WordNgramCounter
+from classify.learners.baseline.fastvec import CharNgramCounter, WordNgramCounter
 from classify.io.posts import ingest
 
 DUMPS = sorted(Path("data/dumps").glob("*.txt"))

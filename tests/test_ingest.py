@@ -298,7 +298,7 @@ def test_parquet_output_when_no_post_has_reactions(tmp_path):
 def test_invisible_characters_inside_words_change_nothing(tmp_path):
     """Soft hyphens, zero-width characters, bidi isolates and NUL bytes inside a post give the same
     text, post id, duplicate group and cue-rule labels as the post without them."""
-    from classify.cuerule import CueRuleModel
+    from classify.learners.cuerule import CueRuleModel
 
     plain = "Western sanctions against Russia are illegitimate.\nRussia supports a multipolar world order."
     hidden = ("West\u00adern sanc\u200btions against Rus\u200dsia are il\u2060legitimate.\n"

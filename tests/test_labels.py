@@ -14,22 +14,12 @@ import pytest
 from classify.codebook import Codebook
 from classify.errors import InputError
 from classify.io.tables import write_table
-from classify.labels import (
-    agreement,
-    agreement_markdown,
-    binary_agreement,
-    build_gold,
-    categorical_agreement,
-    disagreements,
-    label_matrix,
-    load_gold,
-    main,
-    stance_vector,
-    stats,
-    stats_markdown,
-    stats_text,
-    validate,
-)
+from classify.gold.adjudication import build_gold, disagreements
+from classify.gold.agreement import agreement, agreement_markdown, binary_agreement, categorical_agreement
+from classify.gold.files import label_matrix, load_gold, stance_vector
+from classify.gold.stats import stats, stats_markdown, stats_text
+from classify.gold.validate import validate
+from classify.labels import main
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +141,7 @@ def _alpha_by_formula(a: list, b: list) -> float:
 
 
 def test_krippendorff_alpha_known_value():
-    from classify.labels import _alpha
+    from classify.gold.agreement import _alpha
 
     # Five categories, 10 units: 8 agreements, 2 disagreements (a/b, d/b).
     # n_c: a 3, b 6, c 6, d 3, e 2 (n = 20); sum n_c^2 = 9 + 36 + 36 + 9 + 4 = 94;

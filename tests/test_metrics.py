@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from classify import metrics as M
+from classify.evaluation import metrics as M
 
 Y = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 0], [1, 0, 1], [0, 1, 1]])
 YHAT = np.array([[1, 0, 0], [0, 1, 1], [1, 0, 0], [0, 0, 0], [0, 0, 1], [0, 1, 1]])

@@ -12,11 +12,11 @@ import sys
 import numpy as np
 import pytest
 
-from classify.baseline import BaselineConfig, BaselineModel
+from classify.learners.baseline.model import BaselineConfig, BaselineModel
 from classify.codebook import Codebook
-from classify.cuerule import CueRuleModel
+from classify.learners.cuerule import CueRuleModel
 from classify.errors import ConfigError, ModelError, NotFittedError
-from classify.model import load_model
+from classify.learners import load_model
 
 FACTORIES = {
     "baseline": lambda: BaselineModel(BaselineConfig(threshold_folds=3)),

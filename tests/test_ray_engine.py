@@ -17,11 +17,11 @@ pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install -
 
 import pyarrow.parquet as pq  # noqa: E402
 
-from classify.baseline import BaselineConfig, BaselineModel  # noqa: E402
+from classify.learners.baseline.model import BaselineConfig, BaselineModel  # noqa: E402
 from classify.errors import ConfigError, InputError, ModelError  # noqa: E402
 from classify.io.options import ReadOptions  # noqa: E402
 from classify.io.posts import iter_posts  # noqa: E402
-from classify.ray_engine import (  # noqa: E402
+from classify.tagging.ray_engine import (  # noqa: E402
     FAIL_ONCE_ENV,
     SUCCESS_FILE,
     IncompleteOutputError,
@@ -34,7 +34,9 @@ from classify.ray_engine import (  # noqa: E402
     read_output,
     tag_ray,
 )
-from classify.tag import OUTPUT_COLUMNS, _schema, _to_frame, main, read_tags, tag  # noqa: E402
+from classify.tag import main  # noqa: E402
+from classify.tagging.local import tag  # noqa: E402
+from classify.tagging.rows import OUTPUT_COLUMNS, output_schema, read_tags, to_frame  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DUMPS = sorted((ROOT / "data" / "dumps").glob("*.txt"))
@@ -64,7 +66,8 @@ def baseline_dir(tmp_path_factory):
 def transformer_dir(tiny_encoder, tmp_path_factory):
     from conftest import make_gold
 
-    from classify.transformer import TransformerConfig, TransformerModel
+    from classify.learners.transformer.config import TransformerConfig
+    from classify.learners.transformer.model import TransformerModel
 
     gold = make_gold()
     out = tmp_path_factory.mktemp("transformer") / "transformer"
@@ -160,8 +163,8 @@ def test_driver_and_workers_split_the_ingest_exactly():
 
 def test_check_output_finds_missing_and_repeated_rows(tmp_path):
     def part(first, n):
-        _to_frame([{c: "x" for c in OUTPUT_COLUMNS} | {"topics": [], "frames": [], "status": "ok"}] * n).to_parquet(
-            tmp_path / f"part-{first:012d}.parquet", index=False, schema=_schema())
+        to_frame([{c: "x" for c in OUTPUT_COLUMNS} | {"topics": [], "frames": [], "status": "ok"}] * n).to_parquet(
+            tmp_path / f"part-{first:012d}.parquet", index=False, schema=output_schema())
 
     part(0, 3)
     part(3, 2)

@@ -14,7 +14,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from classify.report import summary_markdown, write_report
+from classify.evaluation.report import write_report
+from classify.evaluation.report_tables import summary_markdown
 
 TOPICS = ["cyber", "energy", "ukraine", "brics"]
 FRAMES = ["multipolar_order", "western_hegemony", "sanctions_illegitimate", "western_security_threat",
@@ -127,7 +128,7 @@ def written(tmp_path_factory) -> tuple[dict, Path]:
 @pytest.fixture
 def no_plots(monkeypatch):
     """Skip drawing (about 1 s per report) in tests about files rather than rendering."""
-    import classify.report as report
+    import classify.evaluation.report as report
 
     for name in ("plot_per_label_f1", "plot_confusions", "plot_calibration"):
         monkeypatch.setattr(report, name, lambda result: None)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from classify.splits import group_folds
+from classify.evaluation.splits import group_folds
 
 
 def planted():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from classify.errors import ModelError
-from classify.metrics import multilabel_f1
-from classify.stacking import apply_stacker, fit_stacker, label_rows
+from classify.evaluation.metrics import multilabel_f1
+from classify.learners.stacking import apply_stacker, fit_stacker, label_rows
 
 
 def _task(seed: int = 0, n: int = 200):

@@ -8,9 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from classify.baseline import BaselineConfig, BaselineModel
+from classify.learners.baseline.model import BaselineConfig, BaselineModel
 from classify.io.posts import ingest
-from classify.tag import OUTPUT_COLUMNS, main, read_tags, tag
+from classify.tag import main
+from classify.tagging.local import tag
+from classify.tagging.rows import OUTPUT_COLUMNS, read_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 DUMPS = sorted((ROOT / "data" / "dumps").glob("*.txt"))
@@ -50,7 +52,7 @@ def test_row_count_matches_ingest_for_each_format(model_dir, tmp_path, fixture):
 
 
 def test_resume_after_kill_equals_uninterrupted_run(model_dir, tmp_path, monkeypatch):
-    import classify.tag as T
+    import classify.tagging.local as T
 
     monkeypatch.setattr(T, "PART_ROWS", 10)  # small parts so the "kill" lands mid-run
     full = tmp_path / "full.parquet"
@@ -97,7 +99,7 @@ def test_bad_input_is_one_line_error(model_dir, tmp_path, capsys):
 
 
 def test_summary_html_without_dates(model_dir, tmp_path):
-    from classify.tag import summary_html
+    from classify.tagging.summary import summary_html
 
     out = tmp_path / "t.parquet"
     tag(DUMPS[:1], out, model_dir=model_dir)
@@ -106,7 +108,7 @@ def test_summary_html_without_dates(model_dir, tmp_path):
 
 
 def test_summary_html_with_dates_has_plot(model_dir, tmp_path):
-    from classify.tag import summary_html
+    from classify.tagging.summary import summary_html
 
     dumpf = tmp_path / "d.jsonl"
     dumpf.write_text("".join(json.dumps({"id": i, "date": f"2025-0{1 + i % 3}-1{i % 9}", "text": "BRICS summit. Rosatom nuclear plant."}) + "\n" for i in range(30)))
@@ -126,7 +128,8 @@ def test_runtime_onnx_gives_the_same_labels_as_torch(tiny_encoder, tmp_path):
     pytest.importorskip("onnxruntime")
     from conftest import make_gold
 
-    from classify.transformer import TransformerConfig, TransformerModel
+    from classify.learners.transformer.config import TransformerConfig
+    from classify.learners.transformer.model import TransformerModel
 
     g = make_gold()
     mdir = tmp_path / "tr"
@@ -141,8 +144,9 @@ def test_runtime_onnx_gives_the_same_labels_as_torch(tiny_encoder, tmp_path):
 def test_runtime_bf16_tags_with_the_same_labels_as_torch(tiny_encoder, tmp_path):
     from conftest import make_gold
 
-    from classify.onnxrt import native_bf16
-    from classify.transformer import TransformerConfig, TransformerModel
+    from classify.learners.transformer.onnxrt import native_bf16
+    from classify.learners.transformer.config import TransformerConfig
+    from classify.learners.transformer.model import TransformerModel
 
     if not native_bf16():
         pytest.skip("this CPU has no bfloat16 instructions")
@@ -172,7 +176,7 @@ def test_worker_processes_give_the_same_rows_as_one_process(model_dir, tmp_path,
 
 
 def test_worker_processes_resume_after_kill(model_dir, tmp_path, monkeypatch):
-    import classify.tag as T
+    import classify.tagging.local as T
 
     monkeypatch.setattr(T, "PART_ROWS", 10)
     full = tmp_path / "full.parquet"
@@ -192,8 +196,8 @@ def test_bad_jobs_value(model_dir, tmp_path, capsys):
 def test_default_jobs_and_runtime():
     """Workers only where they pay (measured in classify.bench); ONNX Runtime only for a transformer."""
     from classify.errors import ConfigError
-    from classify.onnxrt import native_bf16, onnx_available, resolve_runtime
-    from classify.parallel import PARALLEL_MIN_BYTES, _cores, auto_jobs
+    from classify.learners.transformer.onnxrt import native_bf16, onnx_available, resolve_runtime
+    from classify.tagging.parallel import PARALLEL_MIN_BYTES, _cores, auto_jobs
 
     assert auto_jobs("baseline", PARALLEL_MIN_BYTES - 1) == 1
     assert auto_jobs("baseline", PARALLEL_MIN_BYTES) == max(1, min(4, _cores()))
@@ -217,7 +221,7 @@ def test_resume_with_workers_drops_written_posts_before_the_workers():
     from classify.io.formats import read_file
     from classify.io.options import ReadOptions
     from classify.io.posts import iter_posts
-    from classify.parallel import skip_written
+    from classify.tagging.parallel import skip_written
 
     opts = ReadOptions()
     raw = [it for p in DUMPS for it in read_file(p, opts)]

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from classify.errors import ConfigError, ModelError
-from classify.model import load_model
-from classify.transformer import TransformerConfig, TransformerModel
+from classify.learners import load_model
+from classify.learners.transformer.config import TransformerConfig
+from classify.learners.transformer.model import TransformerModel
+from classify.learners.transformer.network import windows
 
 
 def config(enc, **kw):
@@ -35,7 +37,7 @@ def test_fit_and_proba_shapes(fitted):
 def test_long_paragraph_is_cut_into_windows(fitted):
     m, _ = fitted
     long_text = " ".join(["Rosatom builds a nuclear power plant for partners."] * 80)
-    assert len(m._windows(m.tok_, long_text)) > 1
+    assert len(windows(m.tok_, [long_text], m.config.max_length)[0]) > 1
     out = m.predict([[long_text, "Short second paragraph."]])
     assert len(out) == 1
     assert m.predict_proba([[long_text]]).paragraph_frames[0].shape == (1, 10)
@@ -118,7 +120,7 @@ def test_predict_empty_post_list(fitted):
 
 
 def test_bf16_runtime_keeps_labels_and_leaves_shared_encoder_alone(fitted, tmp_path):
-    from classify.onnxrt import native_bf16
+    from classify.learners.transformer.onnxrt import native_bf16
 
     if not native_bf16():
         pytest.skip("this CPU has no bfloat16 instructions (--runtime bf16 is refused there)")
@@ -137,7 +139,7 @@ def test_bf16_runtime_keeps_labels_and_leaves_shared_encoder_alone(fitted, tmp_p
 
 
 def test_bf16_runtime_refused_without_bfloat16_instructions(fitted, tmp_path, monkeypatch):
-    import classify.onnxrt as rt
+    import classify.learners.transformer.onnxrt as rt
 
     m, _ = fitted
     m.save(tmp_path / "model")
@@ -211,7 +213,7 @@ def test_onnx_runtime_path_equals_torch_path(fitted, tmp_path):
 
 def test_onnx_graph_is_cached_per_model_directory(fitted, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
-    import classify.onnxrt as ort_mod
+    import classify.learners.transformer.onnxrt as ort_mod
 
     monkeypatch.setenv("CLASSIFY_ONNX_CACHE", str(tmp_path / "cache"))
     m, g = fitted
@@ -263,7 +265,7 @@ def test_onnx_graph_leaves_the_vocabulary_matrix_in_the_memory_mapped_weights(fi
     import torch
     from safetensors.torch import save_file
 
-    from classify.onnxrt import export_encoder, safetensors_word_table
+    from classify.learners.transformer.onnxrt import export_encoder, safetensors_word_table
 
     m, g = fitted
     m.save(tmp_path / "model")

@@ -32,14 +32,15 @@ from scipy.special import expit, softmax
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from .codebook import Codebook
-from .cues import CueMatcher
-from .errors import ConfigError, ModelError, check_float, check_folds, check_int
+from ...codebook import Codebook
+from ...errors import ConfigError, ModelError, check_float, check_folds, check_int
+from ...evaluation.splits import group_folds, stacked_targets
+from ..base import Model, Probas, as_paragraphs, check_fitted, gold_targets
+from ..card import now_iso, versions
+from ..cues import CueMatcher
+from ..stacking import apply_stacker, fit_stacker, label_rows, post_hits
+from ..thresholds import choose
 from .fastvec import CharNgramCounter, WordNgramCounter
-from .model import Model, Probas, as_paragraphs, check_fitted, gold_targets, now_iso, versions
-from .splits import group_folds, stacked_targets
-from .stacking import apply_stacker, fit_stacker, label_rows, post_hits
-from .thresholds import choose
 
 
 @dataclass

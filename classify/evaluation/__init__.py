@@ -1,0 +1,1 @@
+"""Evaluation: splits, metrics, cross-validation, held-out sources and the random test, the report."""

@@ -1,0 +1,141 @@
+"""The evaluation protocol: every model kind and the cue rule side by side, with intervals.
+
+Protocol: repeated K-fold with multi-label iterative stratification; posts of one group (copies of
+a post in several dumps, a post and its translation) always share a fold. Each model, its
+thresholds and any tuning are fitted inside the training folds only (a fresh model per fold), and
+out-of-fold predictions are kept. Point estimates are the mean over repeats of the score of the
+pooled out-of-fold predictions; the fold-to-fold spread is the standard deviation of per-fold
+scores; 95% intervals come from a bootstrap over groups; model differences from a paired bootstrap
+on the same resamples. The cue rule runs through the same protocol as the reference system.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..codebook import Codebook
+from ..errors import check_int
+from ..learners.base import gold_targets
+from . import metrics as M
+from .crossval import HEADLINE, OOF, cross_validate, data_sha256, make_factory, post_groups, task_stat
+from .scores import model_metrics, predictions_frame, worst_errors
+from .transfer import DEFAULT_TRANSLATIONS, english_only, load_translations, transfer_metrics
+
+DEFAULT_GOLD = Path("labels/gold.jsonl")
+
+
+N_BOOT = 1000
+
+
+
+def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("baseline", "transformer", "cue_rule"),
+             folds: int = 5, repeats: int = 2, seed: int = 0, configs: dict[str, dict] | None = None,
+             out_dir: str | Path | None = "eval", progress: bool = False, n_boot: int = N_BOOT,
+             translations_path: str | Path | None = DEFAULT_TRANSLATIONS) -> dict[str, Any]:
+    """Run the protocol for every model kind and write the report; returns the metrics dict.
+
+    Parameters
+    ----------
+    gold_path : path, default="labels/gold.jsonl"
+    models : sequence of str
+        Model kinds to compare; ``cue_rule`` is the reference system.
+    folds, repeats, seed : int
+        K-fold, number of repetitions with seeds ``seed .. seed+repeats-1``.
+    configs : dict, optional
+        Hyperparameters per kind (as in ``--config``).
+    out_dir : path or None
+        Where ``<run-id>/`` and ``latest/`` go; ``None`` writes nothing.
+    translations_path : path or None
+        Russian translations of English gold posts for the English-to-Russian transfer check
+        (``english_only``); that part is skipped when ``None`` or absent.
+    """
+    from ..gold.files import load_gold
+
+    check_int("", "folds", folds, 2)
+    check_int("", "repeats", repeats, 1)
+    codebook = Codebook.load()
+    gold = load_gold(gold_path).reset_index(drop=True)
+    groups = post_groups(gold)
+    weights = M.group_weights(groups, n_boot, seed)
+    say = _printer(progress)
+    oofs: dict[str, OOF] = {}
+    transfer: dict[str, tuple[OOF, OOF, pd.DataFrame]] = {}
+    translations = load_translations(translations_path) if translations_path else {}
+    result: dict[str, Any] = {
+        "protocol": {"folds": folds, "repeats": repeats, "split_seeds": [seed + r for r in range(repeats)], "n_boot": n_boot,
+                     "splitter": "MultilabelStratifiedKFold over duplicate/translation groups", "zero_division": 0},
+        "data": {"gold": str(gold_path), "sha256": data_sha256(Path(gold_path)), "n_posts": len(gold), "n_groups": len(set(groups)),
+                 "languages": gold["lang"].value_counts().to_dict()},
+        "codebook": {"version": codebook.version, "topics": list(codebook.topics), "frames": list(codebook.frames),
+                     "stances": list(codebook.stances)},
+        "models": {}, "paired": {}, "cross_lingual": {}, "errors": [], "timings": {},
+    }
+    Yt0, Yf0, _ = gold_targets(gold, codebook)
+    result["data"]["absent_labels"] = ([t for j, t in enumerate(codebook.topics) if Yt0[:, j].sum() == 0]
+                                       + [f for j, f in enumerate(codebook.frames) if Yf0[:, j].sum() == 0])
+    result["protocol"]["macro_average"] = "over labels present in gold; absent labels listed in data.absent_labels"
+    for kind in models:
+        factory = make_factory(kind, configs, codebook, seed)
+        t0 = time.perf_counter()
+        oofs[kind] = cross_validate(gold, factory, codebook, folds=folds, repeats=repeats, seed=seed,
+                                    progress=(lambda s, k=kind: say(f"{k}: {s}")))
+        result["models"][kind] = model_metrics(gold, oofs[kind], codebook, weights)
+        result["timings"][kind] = {"cv_seconds": round(time.perf_counter() - t0, 1),
+                                   "fit_seconds_mean": round(float(np.mean(oofs[kind].fit_seconds)), 2)}
+        say(f"{kind}: cross-lingual checks (English-only training)")
+        result["cross_lingual"][kind], tt = english_only(gold, factory, codebook, translations, seed, repeats)
+        if tt is not None:
+            transfer[kind] = tt
+        result["errors"] += worst_errors(gold, oofs[kind], codebook, kind)
+    Yt, Yf, ys = gold_targets(gold, codebook)
+    truth = {"topics": Yt, "frames": Yf, "stance_west": ys}
+    kinds = list(oofs)
+    for a_i, a in enumerate(kinds):
+        for b in kinds[a_i + 1:]:
+            result["paired"][f"{a} - {b}"] = {
+                task: M.paired_difference(task_stat(task, truth[task], oofs[a], codebook),
+                                          task_stat(task, truth[task], oofs[b], codebook), weights)
+                for task in ("topics", "frames", "stance_west")}
+    if transfer:
+        result["translated_transfer"] = transfer_metrics(transfer, codebook, n_boot, seed)
+    result["ranking"] = rank_models(result)
+    if out_dir is not None:
+        from .report import write_report
+
+        run_dir = write_report(result, predictions_frame(gold, oofs, codebook), Path(out_dir))
+        result["run_dir"] = str(run_dir)
+    return result
+
+
+def rank_models(result: dict[str, Any]) -> list[str]:
+    """Learned models ranked by the mean of their three headline scores (the cue rule is a reference)."""
+    learned = {k: v for k, v in result["models"].items() if k != "cue_rule"}
+    score = {k: float(np.mean([v["summary"][t]["mean"] for t in HEADLINE])) for k, v in learned.items()}
+    return sorted(score, key=lambda k: -score[k])
+
+
+def _printer(progress: bool) -> Callable[[str], None]:
+    if not progress:
+        return lambda s: None
+    start = time.perf_counter()
+    return lambda s: print(f"[{time.perf_counter() - start:6.0f}s] {s}", file=sys.stderr, flush=True)
+
+
+def summary_table(result: dict[str, Any]) -> str:
+    """Plain-text table: task x model, score with 95% interval and fold spread."""
+    lines = [f"{'task':<12} {'metric':<9} " + " ".join(f"{k:>30}" for k in result["models"])]
+    for task in HEADLINE:
+        cells = []
+        for m in result["models"].values():
+            s = m["summary"][task]
+            cells.append(f"{s['mean']:.3f} [{s['ci'][0]:.2f},{s['ci'][1]:.2f}] sd {s['fold_sd']:.2f}")
+        lines.append(f"{task:<12} {HEADLINE[task]:<9} " + " ".join(f"{c:>30}" for c in cells))
+    return "\n".join(lines)
+
