@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from classify.learners.baseline.model import BaselineConfig, BaselineModel
 from classify.errors import ConfigError
+from classify.learners.baseline.model import BaselineConfig, BaselineModel
 
 
 def test_learns_held_out_posts(gold):

@@ -3,8 +3,8 @@
 import json
 import time
 
-from classify.learners.baseline.model import BaselineConfig, BaselineModel
 from classify.bench import main
+from classify.learners.baseline.model import BaselineConfig, BaselineModel
 
 
 def test_quick_bench_writes_json_and_table(tmp_path, capsys, monkeypatch):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from classify.codebook import Codebook
-from classify.learners.cues import YO, CueMatcher, cue_rule_predict, required_literals, stance_from_frames
 from classify.errors import ConfigError
+from classify.learners.cues import YO, CueMatcher, cue_rule_predict, required_literals, stance_from_frames
 
 # (label, sentence): each sentence must fire the label's cues. Written from the codebook's
 # definitions and cue words, not taken from the sample posts.

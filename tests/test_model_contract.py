@@ -12,11 +12,11 @@ import sys
 import numpy as np
 import pytest
 
-from classify.learners.baseline.model import BaselineConfig, BaselineModel
 from classify.codebook import Codebook
-from classify.learners.cuerule import CueRuleModel
 from classify.errors import ConfigError, ModelError, NotFittedError
 from classify.learners import load_model
+from classify.learners.baseline.model import BaselineConfig, BaselineModel
+from classify.learners.cuerule import CueRuleModel
 
 FACTORIES = {
     "baseline": lambda: BaselineModel(BaselineConfig(threshold_folds=3)),

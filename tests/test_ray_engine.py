@@ -17,10 +17,12 @@ pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install -
 
 import pyarrow.parquet as pq  # noqa: E402
 
-from classify.learners.baseline.model import BaselineConfig, BaselineModel  # noqa: E402
 from classify.errors import ConfigError, InputError, ModelError  # noqa: E402
 from classify.io.options import ReadOptions  # noqa: E402
 from classify.io.posts import iter_posts  # noqa: E402
+from classify.learners.baseline.model import BaselineConfig, BaselineModel  # noqa: E402
+from classify.tag import main  # noqa: E402
+from classify.tagging.local import tag  # noqa: E402
 from classify.tagging.ray_engine import (  # noqa: E402
     FAIL_ONCE_ENV,
     SUCCESS_FILE,
@@ -34,8 +36,6 @@ from classify.tagging.ray_engine import (  # noqa: E402
     read_output,
     tag_ray,
 )
-from classify.tag import main  # noqa: E402
-from classify.tagging.local import tag  # noqa: E402
 from classify.tagging.rows import OUTPUT_COLUMNS, output_schema, read_tags, to_frame  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from classify.learners.baseline.model import BaselineConfig, BaselineModel
 from classify.io.posts import ingest
+from classify.learners.baseline.model import BaselineConfig, BaselineModel
 from classify.tag import main
 from classify.tagging.local import tag
 from classify.tagging.rows import OUTPUT_COLUMNS, read_tags
@@ -144,9 +144,9 @@ def test_runtime_onnx_gives_the_same_labels_as_torch(tiny_encoder, tmp_path):
 def test_runtime_bf16_tags_with_the_same_labels_as_torch(tiny_encoder, tmp_path):
     from conftest import make_gold
 
-    from classify.learners.transformer.onnxrt import native_bf16
     from classify.learners.transformer.config import TransformerConfig
     from classify.learners.transformer.model import TransformerModel
+    from classify.learners.transformer.onnxrt import native_bf16
 
     if not native_bf16():
         pytest.skip("this CPU has no bfloat16 instructions")
