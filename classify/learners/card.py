@@ -155,7 +155,7 @@ def versions() -> dict[str, str]:
     """Library versions recorded in every model card."""
     import sklearn
 
-    from .. import __version__
+    from .._version import __version__
 
     out = {"python": platform.python_version(), "classify": __version__, "numpy": np.__version__,
            "pandas": pd.__version__, "scikit-learn": sklearn.__version__}
