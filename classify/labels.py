@@ -1,23 +1,27 @@
-"""The labelled subset: gold file checks, inter-annotator agreement, label statistics, adjudication.
+"""The labelled subset: annotation rounds, agreement, adjudication, the gold file and its checks.
 
-    python -m classify.labels validate          # gold ids, evidence, corpus membership, duplicate groups
-    python -m classify.labels agreement         # labels/AGREEMENT.md from the two passes
-    python -m classify.labels stats             # label counts and co-occurrence per language
-    python -m classify.labels adjudicate-sheet  # every A/B disagreement, for the adjudicator
-    python -m classify.labels gold              # labels/gold.jsonl from passes + adjudication + corpus
+    python -m classify.labels sample --source ria -n 120 --seed 21 --round test-ria   # a random round
+    python -m classify.labels agreement --round test-ria      # rounds/test-ria/AGREEMENT.md from its passes
+    python -m classify.labels adjudicate-sheet --round test-ria   # every A/B disagreement, to decide
+    python -m classify.labels gold                              # labels/gold.jsonl from every round
+    python -m classify.labels validate                          # gold against codebook, corpus and rounds
+    python -m classify.labels stats                             # label counts per split, source, language
+    python -m classify.labels export --format hf OUT            # the gold as a Hugging Face dataset
 
 Files (JSON Lines, one object per line; label ids as in labels/codebook.yaml):
 
-  labels/passes/a.jsonl, b.jsonl   two independent passes: post_id, topics, frames, stance_west,
-                                   evidence {frame: [paragraph numbers]}, annotator, notes
-  labels/adjudication.jsonl        one decision per disagreement: post_id, field, label, a, b,
-                                   decision, reason (adjudicate-sheet writes the rows to fill in)
-  labels/gold.jsonl                the adjudicated labels with each post's text and paragraphs:
-                                   post_id, dup_group, text, paragraphs, lang, topics, frames,
-                                   stance_west, evidence, annotator ("adjudicated"), notes
+  labels/rounds/<round>/round.json         split (test: never trained, tuned or chosen on; train), how
+                                           the posts were chosen, source, seed
+  labels/rounds/<round>/posts.jsonl        the posts as annotators saw them (numbered paragraphs)
+  labels/rounds/<round>/passes/a.jsonl, b.jsonl   two independent passes: post_id, topics, frames,
+                                           stance_west, evidence {frame: [paragraph numbers]}, notes
+  labels/rounds/<round>/adjudication.jsonl one decision per disagreement: post_id, field, label, a, b,
+                                           decision, reason
+  labels/gold.jsonl                        every round's adjudicated labels with each post's text,
+                                           paragraphs, source, round and split
 
 Paragraph numbers are the post's non-empty lines after cleaning, from 0, as classify.ingest
-produces them. Exit codes: 0 success, 3 invalid labels or input (one line per problem).
+produces them. Exit codes: 0 success, 2 bad option, 3 invalid labels or input (one line per problem).
 """
 
 from __future__ import annotations
@@ -30,39 +34,36 @@ from pathlib import Path
 from typing import Any
 
 from ._cli import atomic_write_text, make_parser, run_main
-from .errors import InputError
-from .gold.adjudication import ADJUDICATION, TRANSLATIONS, build_gold, disagreements
-from .gold.agreement import PASS_A, PASS_B, agreement, agreement_markdown, fmt
-from .gold.files import GOLD, read_jsonl
+from .errors import ConfigError, InputError
+from .gold.adjudication import TRANSLATIONS, build_gold, disagreements
+from .gold.agreement import agreement, agreement_markdown, fmt
+from .gold.files import GOLD
+from .gold.rounds import ROUNDS, read_posts
 from .gold.stats import stats, stats_markdown, stats_text
-from .gold.validate import CORPUS, corpus_texts, load_corpus, validate
-
-SHEET = Path("labels/disagreements.jsonl")
-
-
-AGREEMENT_MD = Path("labels/AGREEMENT.md")
-
-
-
-# ====================================================================================== CLI
-def _texts_for(gold: Path, corpus: Path) -> dict[str, list[str]]:
-    """Paragraphs per post for openings: from gold when it exists (fast), else from the corpus."""
-    if gold.exists():
-        return {str(r["post_id"]): list(r.get("paragraphs") or []) for r in read_jsonl(gold, ("post_id",))}
-    if corpus.exists():
-        return corpus_texts(load_corpus(corpus))
-    return {}
+from .gold.validate import corpus_texts, read_corpus_table, validate
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+def _passes(args: Any) -> tuple[Path, Path, dict[str, list[str]]]:
+    """The two passes to compare (``--round`` or ``--a``/``--b``) and the posts' paragraphs."""
+    if args.round:
+        folder = args.rounds / args.round
+        texts = {str(p["post_id"]): p["paragraphs"] for p in read_posts(args.round, args.rounds)}
+        return folder / "passes" / "a.jsonl", folder / "passes" / "b.jsonl", texts
+    if not (args.a and args.b):
+        raise ConfigError("name a round (--round NAME) or two passes (--a FILE --b FILE)")
+    return args.a, args.b, corpus_texts(read_corpus_table(args.corpus)) if args.corpus else {}
+
+
 def _cmd_validate(args: Any) -> int:
-    res = validate(args.gold, args.corpus)
+    res = validate(args.gold, read_corpus_table(args.corpus) if args.corpus else None, args.rounds)
     if res.ok:
-        print(f"OK: {args.gold}: {res.n_gold} posts in {res.n_groups} duplicate groups cover all {res.n_corpus_unique} "
-              f"unique posts of {args.corpus}; languages: " + ", ".join(f"{k} {v}" for k, v in res.langs.items()))
+        print(f"OK: {args.gold}: {res.n_gold} posts in {res.n_groups} groups from {res.n_rounds} rounds; splits: "
+              + ", ".join(f"{k} {v}" for k, v in res.splits.items()) + "; languages: "
+              + ", ".join(f"{k} {v}" for k, v in res.langs.items()))
         return 0
     for p in res.problems:
         print(p)
@@ -71,11 +72,30 @@ def _cmd_validate(args: Any) -> int:
 
 
 def _cmd_agreement(args: Any) -> int:
-    res = agreement(args.a, args.b, texts=_texts_for(args.gold, args.corpus))
-    atomic_write_text(args.out, agreement_markdown(res))
+    a, b, texts = _passes(args)
+    out = args.out or (args.rounds / args.round / "AGREEMENT.md" if args.round else Path("AGREEMENT.md"))
+    res = agreement(a, b, texts=texts)
+    atomic_write_text(out, agreement_markdown(res))
     m = res["macro"]
-    print(f"wrote {args.out}: {res['n_posts']} posts; mean kappa topics {fmt(m['topics']['kappa'])}, "
+    print(f"wrote {out}: {res['n_posts']} posts; mean kappa topics {fmt(m['topics']['kappa'])}, "
           f"frames {fmt(m['frames']['kappa'])}, stance {fmt(m['stance_west']['kappa'])}")
+    return 0
+
+
+def _cmd_sheet(args: Any) -> int:
+    a, b, texts = _passes(args)
+    out = args.out or (args.rounds / args.round / "disagreements.jsonl" if args.round else Path("disagreements.jsonl"))
+    rows = disagreements(a, b, texts=texts)
+    _write_jsonl(out, rows)
+    print(f"wrote {len(rows)} disagreements to {out}; fill in decision and reason, then save the rows as "
+          f"adjudication.jsonl in the round's folder")
+    return 0
+
+
+def _cmd_gold(args: Any) -> int:
+    recs = build_gold(args.rounds, read_corpus_table(args.corpus) if args.corpus else None, args.translations)
+    _write_jsonl(args.out, recs)
+    print(f"wrote {len(recs)} gold posts from {len({r['round'] for r in recs})} rounds to {args.out}")
     return 0
 
 
@@ -88,29 +108,24 @@ def _cmd_stats(args: Any) -> int:
     return 0
 
 
-def _cmd_sheet(args: Any) -> int:
-    rows = disagreements(args.a, args.b, texts=corpus_texts(load_corpus(args.corpus)))
-    _write_jsonl(args.out, rows)
-    print(f"wrote {len(rows)} disagreements to {args.out}; fill in decision and reason, then save the rows as {ADJUDICATION}")
-    return 0
-
-
-def _cmd_gold(args: Any) -> int:
-    recs = build_gold(args.a, args.b, args.adjudication, args.translations, args.corpus)
-    _write_jsonl(args.out, recs)
-    print(f"wrote {len(recs)} gold posts to {args.out}")
-    return 0
-
-
 def _cmd_sample(args: Any) -> int:
     from .gold.rounds import given_groups, random_sample, round_records, write_round
     from .gold.sources import load_corpus
 
-    corpus = load_corpus()
-    picked = random_sample(corpus, args.source, args.n, args.seed, given_groups())
+    picked = random_sample(load_corpus(), args.source, args.n, args.seed, given_groups(args.rounds))
     folder = write_round(args.round, round_records(picked), {"split": args.split, "how": "random", "source": args.source,
-                                                             "seed": args.seed, "note": args.note})
+                                                             "seed": args.seed, "note": args.note}, args.rounds)
     print(f"wrote {len(picked)} posts of {args.source} (random, seed {args.seed}) to {folder}/posts.jsonl; split {args.split}")
+    return 0
+
+
+def _cmd_export(args: Any) -> int:
+    from .codebook import Codebook
+    from .gold.export import export_hf
+    from .gold.files import load_gold
+
+    out = export_hf(load_gold(args.gold), args.out, Codebook.load(), str(args.gold))
+    print(f"wrote the gold as a Hugging Face dataset to {out} (datasets.load_from_disk('{out}'))")
     return 0
 
 
@@ -122,54 +137,52 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_: str, func, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_, aliases=list(aliases), formatter_class=parser.formatter_class)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks instead of one-line errors")
+        p.add_argument("--rounds", type=Path, default=ROUNDS, help="folder of the annotation rounds")
         p.set_defaults(func=func)
         return p
 
     def passes(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--a", type=Path, default=PASS_A, help="annotator A's pass")
-        p.add_argument("--b", type=Path, default=PASS_B, help="annotator B's pass")
+        p.add_argument("--round", default=None, help="compare the two passes of this round (labels/rounds/NAME/passes/a,b.jsonl)")
+        p.add_argument("--a", type=Path, default=None, help="annotator A's pass (instead of --round)")
+        p.add_argument("--b", type=Path, default=None, help="annotator B's pass (instead of --round)")
+        p.add_argument("--out", type=Path, default=None, help="file to write (default: in the round's folder)")
+        corpus(p)
 
     def corpus(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--corpus", "--dumps", type=Path, default=CORPUS,
-                       help="folder of the dumps the labels refer to (its *.txt are ingested), or an ingested table")
+        p.add_argument("--corpus", type=Path, default=None,
+                       help="an ingested corpus table to check against (default: ingest the sources of data/sources.yaml)")
 
-    v = command("validate", "check the gold file against the codebook and the corpus; exit 3 on problems", _cmd_validate)
+    v = command("validate", "check the gold file against the codebook, the corpus and the rounds; exit 3 on problems", _cmd_validate)
     v.add_argument("--gold", type=Path, default=GOLD, help="gold file")
     corpus(v)
-    ag = command("agreement", "agreement of the two passes per label and task, written as Markdown", _cmd_agreement)
-    passes(ag)
-    ag.add_argument("--out", type=Path, default=AGREEMENT_MD, help="Markdown report to write")
-    ag.add_argument("--gold", type=Path, default=GOLD, help="for post openings in the hardest cases (else --corpus)")
-    corpus(ag)
+    passes(command("agreement", "agreement of two passes per label and task, written as Markdown", _cmd_agreement))
+    passes(command("adjudicate-sheet", "write every A/B disagreement, with the numbered post text, for adjudication",
+                   _cmd_sheet, aliases=["disagreements"]))
+    gd = command("gold", "build the gold file from every round: passes, adjudication and the corpus", _cmd_gold)
+    gd.add_argument("--translations", type=Path, default=TRANSLATIONS, help="JSON list of {posts: [post_id, ...], note}")
+    gd.add_argument("--out", type=Path, default=GOLD, help="gold file to write")
+    corpus(gd)
     st = command("stats", "label counts and co-occurrence of the gold file, per language", _cmd_stats)
     st.add_argument("--gold", type=Path, default=GOLD, help="gold file")
     st.add_argument("--out", type=Path, default=None, help="also write the statistics as Markdown here")
-    sh = command("adjudicate-sheet", "write every A/B disagreement, with the numbered post text, for adjudication",
-                 _cmd_sheet, aliases=["disagreements"])
-    passes(sh)
-    sh.add_argument("--out", type=Path, default=SHEET, help="JSONL sheet to write")
-    corpus(sh)
     sm = command("sample", "start a round with a uniform random sample of one source's unlabelled posts", _cmd_sample)
     sm.add_argument("--source", required=True, help="source name in data/sources.yaml (e.g. dipromats, ria)")
     sm.add_argument("-n", type=int, required=True, help="posts to draw")
-    sm.add_argument("--seed", type=int, required=True, help="seed of the draw (write it down: the sample is reproducible from it)")
+    sm.add_argument("--seed", type=int, required=True, help="seed of the draw (the sample is reproducible from it)")
     sm.add_argument("--round", required=True, help="name of the new round (folder under labels/rounds/)")
     sm.add_argument("--split", choices=("test", "train"), default="test",
                     help="test: kept for the reported test, never used to train, tune or choose")
     sm.add_argument("--note", default="", help="why the round was drawn (kept in round.json)")
-    gd = command("gold", "build the gold file from the passes, the adjudication and the corpus", _cmd_gold)
-    passes(gd)
-    gd.add_argument("--adjudication", type=Path, default=ADJUDICATION, help="decisions on the disagreements")
-    gd.add_argument("--translations", type=Path, default=TRANSLATIONS, help="JSON list of {posts: [post_id, ...], note}")
-    gd.add_argument("--out", type=Path, default=GOLD, help="gold file to write")
-    corpus(gd)
+    ex = command("export", "write the gold as a Hugging Face dataset (typed features, splits, dataset card)", _cmd_export)
+    ex.add_argument("out", type=Path, help="folder to create")
+    ex.add_argument("--format", choices=("hf",), default="hf", help="hf: datasets.DatasetDict.save_to_disk")
+    ex.add_argument("--gold", type=Path, default=GOLD, help="gold file")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_main(lambda: args.func(args), debug=args.debug)
-
 
 
 if __name__ == "__main__":

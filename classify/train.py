@@ -56,13 +56,13 @@ def train(gold_path: str | Path = DEFAULT_GOLD, out_dir: str | Path = "models", 
           seed: int = 0, configs: dict[str, dict] | None = None, folds: int = 5, repeats: int = 2,
           eval_dir: str | Path | None = "eval", evaluate_first: bool = True, progress: bool = False) -> TrainResult:
     """Evaluate, fit on all gold posts, and save each model kind (no printing unless ``progress``)."""
-    from .gold.files import load_gold
+    from .gold.files import load_gold, split_of
 
     models = list(models)
     if not models:
         raise ConfigError("no models to train; pass --models baseline,transformer")
     codebook = Codebook.load()
-    gold = load_gold(gold_path).reset_index(drop=True)
+    gold = split_of(load_gold(gold_path), "train")  # the test split is scored, never trained or tuned on
     result = TrainResult()
     if evaluate_first:
         kinds = [*models, "cue_rule"] if "cue_rule" not in models else models

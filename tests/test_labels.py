@@ -45,11 +45,11 @@ def corpus_frame() -> pd.DataFrame:
     """What ``ingest`` returns for the four posts, plus a forwarded copy of p2 and a media-only post."""
     rows = []
     for pid, (paras, lang) in POSTS.items():
-        rows.append({"post_id": pid, "source": "a.txt", "lang": lang, "text": "\n".join(paras),
-                     "paragraphs": paras, "empty_text": False, "dup_group": pid})
+        rows.append({"post_id": pid, "source": "a.txt", "source_name": "dumps", "lang": lang, "text": "\n".join(paras),
+                     "paragraphs": paras, "empty_text": False, "dup_group": pid, "channel": None, "date": None, "locator": f"line {len(rows) + 1}"})
     rows.append({**rows[1], "source": "b.txt"})
-    rows.append({"post_id": "m1", "source": "b.txt", "lang": "und", "text": "", "paragraphs": [],
-                 "empty_text": True, "dup_group": "m1"})
+    rows.append({"post_id": "m1", "source": "b.txt", "source_name": "dumps", "lang": "und", "text": "", "paragraphs": [],
+                 "empty_text": True, "dup_group": "m1", "channel": None, "date": None, "locator": "line 9"})
     return pd.DataFrame(rows)
 
 
@@ -67,8 +67,18 @@ def gold_rows() -> list[dict]:
         topics, frames, stance, evidence = copy.deepcopy(LABELS[pid])  # tests mutate the rows
         out.append({"post_id": pid, "dup_group": pid, "text": "\n".join(paras), "paragraphs": paras, "lang": lang,
                     "topics": topics, "frames": frames, "stance_west": stance, "evidence": evidence,
-                    "annotator": "adjudicated", "notes": ""})
+                    "round": "r1", "split": "train", "annotator": "adjudicated", "notes": ""})
     return out
+
+
+def make_round(root: Path, name: str = "r1", split: str = "train") -> Path:
+    """A round folder with the four posts (no passes yet)."""
+    from classify.gold.rounds import round_records, write_round
+
+    posts = corpus_frame().drop_duplicates("post_id")
+    posts = posts[~posts["empty_text"]]
+    write_round(name, round_records(posts), {"split": split, "how": "all", "source": "dumps"}, root)
+    return root / name
 
 
 @pytest.fixture
@@ -215,8 +225,7 @@ def test_agreement_of_two_passes(tmp_path, cb):
 def test_agreement_cli_writes_markdown(tmp_path, capsys):
     a_path, b_path = make_passes(tmp_path)
     out = tmp_path / "AGREEMENT.md"
-    code = main(["agreement", "--a", str(a_path), "--b", str(b_path), "--out", str(out),
-                 "--gold", str(tmp_path / "none.jsonl"), "--corpus", str(tmp_path / "none")])
+    code = main(["agreement", "--a", str(a_path), "--b", str(b_path), "--out", str(out)])
     assert code == 0 and out.exists()
     assert "# Inter-annotator agreement" in out.read_text(encoding="utf-8")
     assert f"wrote {out}" in capsys.readouterr().out
@@ -259,7 +268,10 @@ def test_adjudicate_sheet_cli(tmp_path, corpus_path):
 
 # ------------------------------------------------------------------------------ gold build
 def test_build_gold_then_validate(tmp_path, cb):
-    a_path, b_path = make_passes(tmp_path)
+    rounds = tmp_path / "rounds"
+    folder = make_round(rounds)
+    (folder / "passes").mkdir()
+    a_path, b_path = make_passes(folder / "passes")
     decisions = [
         {"post_id": "p1", "field": "frames", "label": "reliable_partnership", "decision": True, "reason": "explicit"},
         {"post_id": "p2", "field": "evidence", "label": "multipolar_order", "decision": [1], "reason": "para 1 says it"},
@@ -267,40 +279,56 @@ def test_build_gold_then_validate(tmp_path, cb):
         {"post_id": "p3", "field": "frames", "label": "sanctions_illegitimate", "decision": True, "reason": "illegal"},
         {"post_id": "p3", "field": "stance_west", "label": None, "decision": "against", "reason": "accuses the West"},
     ]
-    adj = write_jsonl(tmp_path / "adjudication.jsonl", decisions)
+    write_jsonl(folder / "adjudication.jsonl", decisions)
     corpus = corpus_frame()
-    recs = build_gold(a_path, b_path, adj, tmp_path / "no-translations.json", corpus, codebook=cb)
+    recs = build_gold(rounds, corpus, tmp_path / "no-translations.json", codebook=cb)
     by_id = {r["post_id"]: r for r in recs}
     assert sorted(by_id) == ["p1", "p2", "p3", "p4"]
     for pid, (topics, frames, stance, _) in LABELS.items():
         assert (by_id[pid]["topics"], by_id[pid]["frames"], by_id[pid]["stance_west"]) == (topics, frames, stance)
     assert by_id["p2"]["evidence"] == {"multipolar_order": [1]}
     assert by_id["p3"]["evidence"] == {"western_hegemony": [0, 1], "sanctions_illegitimate": [1]}  # union / A's
-    assert by_id["p2"]["sources"] == ["a.txt", "b.txt"]
+    assert by_id["p2"]["files"] == ["a.txt", "b.txt"]
+    assert {(r["round"], r["split"], r["source"]) for r in recs} == {("r1", "train", "dumps")}
     gold = write_jsonl(tmp_path / "gold.jsonl", recs)
-    assert validate(gold, corpus, codebook=cb).problems == []
+    assert validate(gold, corpus, rounds, codebook=cb).problems == []
 
 
 def test_build_gold_needs_every_decision(tmp_path, cb):
-    a_path, b_path = make_passes(tmp_path)
-    adj = write_jsonl(tmp_path / "adjudication.jsonl", [
+    rounds = tmp_path / "rounds"
+    folder = make_round(rounds)
+    (folder / "passes").mkdir()
+    make_passes(folder / "passes")
+    write_jsonl(folder / "adjudication.jsonl", [
         {"post_id": "p1", "field": "frames", "label": "reliable_partnership", "decision": True, "reason": ""}])
     with pytest.raises(InputError, match="no decision for post p3, topics energy"):
-        build_gold(a_path, b_path, adj, tmp_path / "none.json", corpus_frame(), codebook=cb)
+        build_gold(rounds, corpus_frame(), tmp_path / "none.json", codebook=cb)
 
 
-# ------------------------------------------------------------------------------ validate
+def test_validate_checks_the_rounds(tmp_path, gold_path, cb):
+    rounds = tmp_path / "rounds"
+    make_round(rounds)
+    assert validate(gold_path, corpus_frame(), rounds, codebook=cb).ok
+    make_round(rounds, "r2", "test")  # the same posts claimed by a second round, as test posts
+    problems = "\n".join(validate(gold_path, corpus_frame(), rounds, codebook=cb).problems)
+    assert "post p1 is in round r2 (test) but the record says round 'r1', split 'train'" in problems
+    rows = gold_rows()
+    rows[0]["post_id"] = "p9"
+    problems = "\n".join(validate(write_jsonl(tmp_path / "g.jsonl", rows), corpus_frame(), rounds, codebook=cb).problems)
+    assert "post p1 has no gold record" in problems
+
+
 def test_valid_gold(gold_path, cb):
-    res = validate(gold_path, corpus_frame(), codebook=cb)
+    res = validate(gold_path, corpus_frame(), None, codebook=cb)
     assert res.ok, res.problems
-    assert (res.n_gold, res.n_groups, res.n_corpus_unique) == (4, 4, 4)
+    assert (res.n_gold, res.n_groups) == (4, 4)
     assert res.langs == {"en": 3, "ru": 1}
 
 
 def test_validate_catches_frame_without_evidence(tmp_path, cb):
     rows = gold_rows()
     rows[0]["evidence"] = {}
-    res = validate(write_jsonl(tmp_path / "g.jsonl", rows), corpus_frame(), codebook=cb)
+    res = validate(write_jsonl(tmp_path / "g.jsonl", rows ), corpus_frame(), None, codebook=cb)
     assert res.problems == [f"{tmp_path / 'g.jsonl'}:line 1: frame reliable_partnership has no evidence paragraph; "
                             "add the paragraph number(s) that carry it"]
 
@@ -311,7 +339,7 @@ def test_validate_catches_unknown_id_and_bad_evidence(tmp_path, cb):
     rows[2]["evidence"]["western_hegemony"] = [7]
     rows[3]["evidence"] = {"peace_and_dialogue": [0]}
     rows[3]["stance_west"] = "neutral"
-    problems = validate(write_jsonl(tmp_path / "g.jsonl", rows), corpus_frame(), codebook=cb).problems
+    problems = validate(write_jsonl(tmp_path / "g.jsonl", rows ), corpus_frame(), None, codebook=cb).problems
     text = "\n".join(problems)
     assert "line 2: unknown topics id 'bricks'" in text
     assert "line 3: frame western_hegemony: evidence paragraph 7 does not exist (the post has paragraphs 0-2)" in text
@@ -324,7 +352,7 @@ def test_validate_catches_split_duplicate_group(tmp_path, cb):
     near_copy = {**rows[1], "post_id": "p2b", "frames": [], "evidence": {}}  # labelled differently
     rows.append(near_copy)
     corpus = pd.concat([corpus_frame(), pd.DataFrame([{**corpus_frame().iloc[1].to_dict(), "post_id": "p2b"}])])
-    problems = validate(write_jsonl(tmp_path / "g.jsonl", rows), corpus, codebook=cb).problems
+    problems = validate(write_jsonl(tmp_path / "g.jsonl", rows ), corpus, None, codebook=cb).problems
     assert len(problems) == 1
     assert "line 5: duplicate group p2 is split: its labels differ from line 2" in problems[0]
 
@@ -334,21 +362,21 @@ def test_validate_checks_the_corpus(tmp_path, cb):
     rows[0]["paragraphs"] = [rows[0]["paragraphs"][0] + "!", rows[0]["paragraphs"][1]]
     rows[0]["text"] = "\n".join(rows[0]["paragraphs"])
     rows[2]["post_id"] = rows[2]["dup_group"] = "zz"
-    problems = validate(write_jsonl(tmp_path / "g.jsonl", rows), corpus_frame(), codebook=cb).problems
+    problems = validate(write_jsonl(tmp_path / "g.jsonl", rows ), corpus_frame(), None, codebook=cb).problems
     text = "\n".join(problems)
     assert "line 1: text or paragraphs of p1 differ from the corpus copy" in text
     assert "line 3: post zz is not in the ingested corpus" in text
-    assert "unique post p3 of the corpus has no gold labels" in text
     assert "m1" not in text  # a media-only post needs no labels
 
 
 def test_validate_cli(tmp_path, gold_path, corpus_path, capsys):
-    assert main(["validate", "--gold", str(gold_path), "--corpus", str(corpus_path)]) == 0
-    assert capsys.readouterr().out.startswith(f"OK: {gold_path}: 4 posts")
+    make_round(tmp_path / "rounds")
+    assert main(["validate", "--gold", str(gold_path), "--corpus", str(corpus_path), "--rounds", str(tmp_path / "rounds")]) == 0
+    assert capsys.readouterr().out.startswith(f"OK: {gold_path}: 4 posts in 4 groups from 1 rounds")
     rows = gold_rows()
     rows[0]["frames"] = ["reliable_partnership", "bad_frame"]
     bad = write_jsonl(tmp_path / "bad.jsonl", rows)
-    assert main(["validate", "--gold", str(bad), "--corpus", str(corpus_path)]) == 3
+    assert main(["validate", "--gold", str(bad), "--corpus", str(corpus_path), "--rounds", str(tmp_path / "rounds")]) == 3
     captured = capsys.readouterr()
     assert "unknown frames id 'bad_frame'" in captured.out and "1 problem(s)" in captured.err
     assert main(["validate", "--gold", str(tmp_path / "missing.jsonl"), "--corpus", str(corpus_path)]) == 3
@@ -403,3 +431,26 @@ def test_stats(gold_path, cb, tmp_path, capsys):
     out = tmp_path / "STATS.md"
     assert main(["stats", "--gold", str(gold_path), "--out", str(out)]) == 0
     assert out.exists() and "co-occurrence (ru" in capsys.readouterr().out
+
+
+def test_export_hf_round_trip(tmp_path, gold_path, cb):
+    """The gold as a Hugging Face dataset: class names from the codebook, splits kept, labels and
+    evidence decoded back to the same ids, a card beside it; a non-empty folder is refused."""
+    datasets = pytest.importorskip("datasets")
+    rows = gold_rows()
+    rows[3]["split"] = "test"
+    gold = load_gold(write_jsonl(tmp_path / "g.jsonl", rows), cb)
+    out = tmp_path / "hf"
+    assert main(["export", str(out), "--gold", str(tmp_path / "g.jsonl")]) == 0
+    dd = datasets.load_from_disk(str(out))
+    assert {k: v.num_rows for k, v in dd.items()} == {"train": 3, "test": 1}
+    train = dd["train"]
+    frames = train.features["frames"].feature
+    p3 = train[2]
+    assert [frames.int2str(i) for i in p3["frames"]] == ["western_hegemony", "sanctions_illegitimate"]
+    assert train.features["stance_west"].int2str(p3["stance_west"]) == "against"
+    assert [frames.int2str(i) for i in p3["evidence"]["frame"]] == ["western_hegemony", "sanctions_illegitimate"]
+    assert p3["evidence"]["paragraphs"] == [[0], [1]]
+    assert "# classify gold" in (out / "README.md").read_text(encoding="utf-8")
+    assert len(gold) == 4
+    assert main(["export", str(out), "--gold", str(tmp_path / "g.jsonl")]) == 2  # exists, not empty

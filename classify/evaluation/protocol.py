@@ -56,12 +56,12 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
         Russian translations of English gold posts for the English-to-Russian transfer check
         (``english_only``); that part is skipped when ``None`` or absent.
     """
-    from ..gold.files import load_gold
+    from ..gold.files import load_gold, split_of
 
     check_int("", "folds", folds, 2)
     check_int("", "repeats", repeats, 1)
     codebook = Codebook.load()
-    gold = load_gold(gold_path).reset_index(drop=True)
+    gold = split_of(load_gold(gold_path), "train")  # the test split is scored, never trained or tuned on
     groups = post_groups(gold)
     weights = M.group_weights(groups, n_boot, seed)
     say = _printer(progress)

@@ -11,12 +11,10 @@ import pandas as pd
 
 from ..codebook import Codebook
 from ..errors import InputError
-from .agreement import PASS_A, PASS_B, load_pass
+from .agreement import load_pass
 from .files import LABEL_TASKS, read_jsonl
-from .validate import CORPUS, load_corpus
-
-ADJUDICATION = Path("labels/adjudication.jsonl")
-
+from .rounds import ROUNDS, read_meta, read_posts, round_names
+from .sources import load_corpus as load_sources_corpus
 
 TRANSLATIONS = Path("labels/translations.json")
 
@@ -31,14 +29,14 @@ def numbered(paragraphs: Sequence[str]) -> str:
     return "\n".join(f"[{k}] {p}" for k, p in enumerate(paragraphs))
 
 
-def disagreements(a_path: str | Path = PASS_A, b_path: str | Path = PASS_B, *, codebook: Codebook | None = None,
+def disagreements(a_path: str | Path, b_path: str | Path, *, codebook: Codebook | None = None,
                   texts: dict[str, list[str]] | None = None) -> list[dict]:
     """Every disagreement of two passes, as rows for the adjudicator to decide.
 
     One row per topic or frame marked by one annotator only (``a``/``b``: marked or not), per post
     whose stance differs (``a``/``b``: the stances), and per frame both marked with disjoint
     evidence (``field`` ``evidence``; ``a``/``b``: paragraph lists). ``decision`` and ``reason``
-    are left empty; filled in, the rows are ``labels/adjudication.jsonl``.
+    are left empty; filled in, the rows are the round's ``adjudication.jsonl``.
     """
     cb = codebook or Codebook.load()
     a, _ = load_pass(a_path, cb)
@@ -84,42 +82,70 @@ def _decisions(path: Path, cb: Codebook) -> dict[tuple, dict]:
 
 
 # ====================================================================================== gold build
-def build_gold(a_path: str | Path = PASS_A, b_path: str | Path = PASS_B, adjudication_path: str | Path = ADJUDICATION,
-               translations_path: str | Path = TRANSLATIONS, corpus: str | Path | pd.DataFrame = CORPUS,
-               *, codebook: Codebook | None = None) -> list[dict]:
-    """Gold records: where A and B agree, their labels; where they differ, the adjudicated decision.
+def build_gold(rounds: str | Path = ROUNDS, corpus: pd.DataFrame | None = None,
+               translations_path: str | Path = TRANSLATIONS, *, codebook: Codebook | None = None) -> list[dict]:
+    """Gold records of every round under ``rounds``, in round-name order, posts in round order.
+
+    See ``build_round``. ``corpus``: every source ingested together (``classify.gold.sources.load_corpus``,
+    the default), so each post's text, paragraphs and duplicate group come from the corpus itself.
+    """
+    cb = codebook or Codebook.load()
+    rounds = Path(rounds)
+    names = round_names(rounds)
+    if not names:
+        raise InputError(f"{rounds}: no rounds (folders with round.json); nothing to build gold from")
+    df = corpus if corpus is not None else load_sources_corpus()
+    groups = _translation_groups(Path(translations_path))
+    return [rec for name in names for rec in build_round(rounds / name, df, groups, cb)]
+
+
+def build_round(folder: Path, corpus: pd.DataFrame, groups: dict[str, str], codebook: Codebook) -> list[dict]:
+    """Gold records of one round: where passes A and B agree, their labels; where they differ, the
+    adjudicated decision.
 
     Every disagreement must have a decision, so none is settled silently. A gold frame's evidence
     is the adjudicator's (an ``evidence`` decision, or ``evidence`` on a frame decision), else the
     union of the annotators' paragraphs. Each record carries the post's text and paragraphs from the
-    corpus, its duplicate group and a cross-validation ``group`` that also joins a post with its
-    translations (``labels/translations.json``: ``[{"posts": [post_id, ...], "note": ...}]``).
+    corpus, its duplicate group, the round's split, its source, and a cross-validation ``group``
+    that also joins a post with its translations (``labels/translations.json``).
 
     Raises
     ------
     InputError
-        When a unique post of the corpus is missing from a pass, or a disagreement has no decision.
+        When a post of the round is missing from a pass or from the corpus, or a disagreement has
+        no decision.
     """
-    cb = codebook or Codebook.load()
-    a, _ = load_pass(a_path, cb)
-    b, _ = load_pass(b_path, cb)
-    decisions = _decisions(Path(adjudication_path), cb) if Path(adjudication_path).exists() else {}
-    df = corpus if isinstance(corpus, pd.DataFrame) else load_corpus(corpus)
-    group = _translation_groups(Path(translations_path))
-    reps = df[(~df["empty_text"]) & (df["post_id"] == df["dup_group"])].drop_duplicates("post_id")
+    meta = read_meta(folder.name, folder.parent)
+    a, _ = load_pass(folder / "passes" / "a.jsonl", codebook)
+    b, _ = load_pass(folder / "passes" / "b.jsonl", codebook)
+    adj_path = folder / "adjudication.jsonl"
+    decisions = _decisions(adj_path, codebook) if adj_path.exists() else {}
+    first = corpus.drop_duplicates("post_id").set_index("post_id")
+    files = corpus.groupby("dup_group")["source"].agg(lambda s: sorted(set(s)))
     out = []
-    for post in reps.to_dict("records"):
+    for post in read_posts(folder.name, folder.parent):
         pid = str(post["post_id"])
         for name, side in (("A", a), ("B", b)):
             if pid not in side:
-                raise InputError(f"post {pid} is missing from pass {name}; every unique post of the corpus needs both passes")
-        rec = _merge(pid, a[pid], b[pid], decisions, cb, Path(adjudication_path))
+                raise InputError(f"{folder}: post {pid} is missing from pass {name}; every post of the round needs both passes")
+        if pid not in first.index:
+            raise InputError(f"{folder}/posts.jsonl: post {pid} is not in the corpus of data/sources.yaml; was its source changed?")
+        row = first.loc[pid]
+        rec = _merge(pid, a[pid], b[pid], decisions, codebook, adj_path)
         notes = "; ".join(x for x in (a[pid].get("notes", ""), b[pid].get("notes", "")) if x)
-        out.append({"post_id": pid, "dup_group": str(post["dup_group"]), "group": group.get(pid, pid), "lang": post["lang"],
-                    "sources": sorted(df.loc[df["dup_group"] == post["dup_group"], "source"].unique().tolist()),
-                    "text": post["text"], "paragraphs": list(post["paragraphs"]), **rec,
+        group = str(row["dup_group"])
+        out.append({"post_id": pid, "dup_group": group, "group": groups.get(pid, group),
+                    "source": post.get("source_name") or row.get("source_name"), "files": files[group],
+                    "round": meta["name"], "split": meta["split"], "lang": row["lang"],
+                    "channel": _plain(row.get("channel")), "date": _plain(row.get("date")),
+                    "text": row["text"], "paragraphs": list(row["paragraphs"]), **rec,
                     "annotator": "adjudicated", "notes": notes})
     return out
+
+
+def _plain(value: Any) -> Any:
+    """``None`` for a missing value (NaN in a DataFrame), else the value."""
+    return None if value is None or (isinstance(value, float) and value != value) else value
 
 
 def _translation_groups(path: Path) -> dict[str, str]:

@@ -225,7 +225,16 @@ def load_gold(path: str | Path = GOLD, codebook: Codebook | None = None) -> pd.D
     for col in ("annotator", "notes"):
         if col not in df.columns:
             df[col] = ""
+    if "split" not in df.columns:
+        df["split"] = "train"
+    if "source" not in df.columns:
+        df["source"] = "unknown"
     return df.reset_index(drop=True)
+
+
+def split_of(gold: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The posts of one split (``train`` or ``test``), renumbered from 0."""
+    return gold[gold["split"] == split].reset_index(drop=True)
 
 
 def label_matrix(df: pd.DataFrame, codebook: Codebook, task: str) -> np.ndarray:

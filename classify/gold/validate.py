@@ -1,5 +1,6 @@
-"""Checking the gold file against the corpus it refers to: same text and paragraphs (so evidence
-numbers point at the right lines), same duplicate groups, and no unique post left unlabelled."""
+"""Checking the gold file against what it was built from: the corpus (same text and paragraphs, so
+evidence numbers point at the right lines; same duplicate groups) and the rounds (every post given
+to the annotators is in gold, with its round's split)."""
 
 from __future__ import annotations
 
@@ -12,35 +13,21 @@ import pandas as pd
 from ..codebook import Codebook
 from ..errors import InputError
 from .files import GOLD, GOLD_FIELDS, gold_problems, read_jsonl
-
-CORPUS = Path("data/dumps")
-
+from .rounds import ROUNDS, read_meta, read_posts, round_names
 
 
-# ====================================================================================== corpus
-def load_corpus(corpus: str | Path = CORPUS) -> pd.DataFrame:
-    """The ingested corpus the labels refer to.
-
-    ``corpus`` is a folder of dumps (its ``*.txt`` files are ingested, as the sample dumps are), a
-    table written by ``python -m classify.ingest -o`` (.parquet/.jsonl/.csv with ``post_id``,
-    ``paragraphs`` and ``dup_group``), or a single dump file.
-    """
-    from ..io.posts import ingest
+def read_corpus_table(path: str | Path) -> pd.DataFrame:
+    """An ingested corpus table (``python -m classify.ingest -o``) with ``post_id``, ``paragraphs``, ``dup_group``."""
     from ..io.tables import read_table
 
-    corpus = Path(corpus)
-    if corpus.is_dir():
-        files = sorted(corpus.glob("*.txt"))
-        if not files:
-            raise InputError(f"{corpus}: no .txt dumps in this folder; pass --corpus with the folder of the sample dumps")
-        return ingest(files)
-    if not corpus.exists():
-        raise InputError(f"{corpus}: no such file or folder; pass --corpus with the folder of the dumps (default {CORPUS})")
-    if corpus.suffix.lower() in (".parquet", ".jsonl", ".csv"):
-        table = read_table(corpus)
-        if {"post_id", "paragraphs", "dup_group"} <= set(table.columns):
-            return table
-    return ingest([corpus])
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; pass an ingested table (python -m classify.ingest ... -o corpus.parquet)")
+    table = read_table(path)
+    missing = {"post_id", "paragraphs", "dup_group"} - set(table.columns)
+    if missing:
+        raise InputError(f"{path}: not an ingested corpus table (no {', '.join(sorted(missing))} column)")
+    return table
 
 
 def corpus_texts(corpus: pd.DataFrame) -> dict[str, list[str]]:
@@ -51,7 +38,6 @@ def corpus_texts(corpus: pd.DataFrame) -> dict[str, list[str]]:
     return out
 
 
-# ====================================================================================== validate
 @dataclass
 class Validation:
     """Result of ``validate``: every problem found, and counts for the OK line."""
@@ -59,34 +45,31 @@ class Validation:
     problems: list[str]
     n_gold: int = 0
     n_groups: int = 0
-    n_corpus_unique: int = 0
+    n_rounds: int = 0
     langs: dict[str, int] = field(default_factory=dict)
+    splits: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def validate(gold_path: str | Path = GOLD, corpus: str | Path | pd.DataFrame = CORPUS,
+def validate(gold_path: str | Path = GOLD, corpus: pd.DataFrame | None = None, rounds: str | Path | None = ROUNDS,
              codebook: Codebook | None = None) -> Validation:
-    """Check the gold file against the codebook and the corpus; collect every problem.
+    """Check the gold file against the codebook, the corpus and the rounds; collect every problem.
 
     On top of ``load_gold``'s checks (ids, evidence, text, duplicate records, split duplicate
-    groups), each gold post must exist in the ingested corpus with the same text and paragraphs
-    (so evidence numbers point at the right lines) and the same duplicate group, and every unique
-    post with text of the corpus must be in gold (so nothing was silently left unlabelled).
+    groups), each gold post must exist in the corpus with the same text and paragraphs and the same
+    duplicate group, and each post of each round must be in gold with that round's split.
 
     Parameters
     ----------
     gold_path : path-like, default="labels/gold.jsonl"
-    corpus : path-like or DataFrame, default="data/dumps"
-        See ``load_corpus``; a DataFrame is taken as already ingested.
+    corpus : DataFrame, default=None
+        The ingested corpus; ``None`` ingests the sources of ``data/sources.yaml``.
+    rounds : path-like or None, default="labels/rounds"
+        ``None`` skips the round checks (a gold file made elsewhere).
     codebook : Codebook, default=None
-
-    Returns
-    -------
-    Validation
-        ``problems`` is empty when the gold file is valid.
     """
     cb = codebook or Codebook.load()
     gold_path = Path(gold_path)
@@ -94,13 +77,21 @@ def validate(gold_path: str | Path = GOLD, corpus: str | Path | pd.DataFrame = C
         raise InputError(f"{gold_path}: no such file; build it with `python -m classify.labels gold` or pass --gold")
     rows = read_jsonl(gold_path, GOLD_FIELDS)
     problems = gold_problems(rows, cb, gold_path)
-    df = corpus if isinstance(corpus, pd.DataFrame) else load_corpus(corpus)
-    problems += _against_corpus(rows, df, gold_path)
-    with_text = df[~df["empty_text"]] if "empty_text" in df.columns else df
-    groups = {str(r.get("dup_group") or r["post_id"]) for r in rows}
-    return Validation(problems=problems, n_gold=len(rows), n_groups=len(groups),
-                      n_corpus_unique=with_text["dup_group"].nunique(),
-                      langs=dict(Counter(str(r.get("lang")) for r in rows).most_common()))
+    if corpus is None:
+        from .sources import load_corpus
+
+        corpus = load_corpus()
+    problems += _against_corpus(rows, corpus, gold_path)
+    n_rounds = 0
+    if rounds is not None:
+        if not Path(rounds).is_dir():
+            raise InputError(f"{rounds}: no such folder of annotation rounds; pass --rounds")
+        names = round_names(Path(rounds))
+        n_rounds = len(names)
+        problems += _against_rounds(rows, Path(rounds), names, gold_path)
+    return Validation(problems=problems, n_gold=len(rows), n_groups=len({str(r.get("group") or r["post_id"]) for r in rows}),
+                      n_rounds=n_rounds, langs=dict(Counter(str(r.get("lang")) for r in rows).most_common()),
+                      splits=dict(Counter(str(r.get("split", "train")) for r in rows).most_common()))
 
 
 def _against_corpus(rows: list[dict], corpus: pd.DataFrame, gold_path: Path) -> list[str]:
@@ -119,11 +110,26 @@ def _against_corpus(rows: list[dict], corpus: pd.DataFrame, gold_path: Path) -> 
                             "evidence numbers may point at the wrong lines; rebuild gold from the corpus")
         if str(r.get("dup_group") or r["post_id"]) != str(post["dup_group"]):
             problems.append(f"{where}: dup_group {r.get('dup_group')} differs from the corpus's {post['dup_group']}")
-    with_text = corpus[~corpus["empty_text"]] if "empty_text" in corpus.columns else corpus
-    covered = {str(r.get("dup_group") or r["post_id"]) for r in rows}
-    for grp, part in with_text.groupby("dup_group", sort=True):
-        if str(grp) not in covered:
-            opening = part["text"].iloc[0][:60].replace("\n", " ")
-            problems.append(f"{gold_path}: unique post {grp} of the corpus has no gold labels ({opening!r}); label it")
     return problems
 
+
+def _against_rounds(rows: list[dict], root: Path, names: list[str], gold_path: Path) -> list[str]:
+    """Every round post in gold with its round and split; every gold post in the round it names."""
+    where_in_gold = {str(r["post_id"]): r for r in rows}
+    problems, given = [], set()
+    for name in names:
+        split = read_meta(name, root)["split"]
+        for post in read_posts(name, root):
+            pid = str(post["post_id"])
+            given.add(pid)
+            r = where_in_gold.get(pid)
+            if r is None:
+                problems.append(f"{root / name}/posts.jsonl: post {pid} has no gold record; rebuild gold with `python -m classify.labels gold`")
+            elif (r.get("round"), r.get("split")) != (name, split):
+                problems.append(f"{gold_path}:line {r['_line']}: post {pid} is in round {name} ({split}) but the record says "
+                                f"round {r.get('round')!r}, split {r.get('split')!r}")
+    for r in rows:
+        if str(r["post_id"]) not in given:
+            problems.append(f"{gold_path}:line {r['_line']}: post {r['post_id']} is in no round of {root}; "
+                            "labels enter gold only through a round")
+    return problems

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import ast
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 PACKAGE = Path(__file__).resolve().parents[2] / "classify"
 MAX_LINES = 520
