@@ -33,7 +33,7 @@ def available_kinds() -> tuple[str, ...]:
     import importlib.util
 
     kinds = ["baseline"]
-    if importlib.util.find_spec("classify.transformer") is not None and importlib.util.find_spec("torch") is not None:
+    if importlib.util.find_spec("classify.learners.transformer.model") is not None and importlib.util.find_spec("torch") is not None:
         kinds.append("transformer")
     return tuple(kinds)
 

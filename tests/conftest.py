@@ -42,6 +42,13 @@ def make_gold(rows=POSTS) -> pd.DataFrame:
     return pd.DataFrame(recs)
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Tests under tests/integration/ carry the ``integration`` marker (``-m "not integration"``: unit tests only)."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture
 def gold() -> pd.DataFrame:
     return make_gold()

@@ -20,9 +20,9 @@ from classify.io.posts import ingest
 from classify.io.readers.webtext import parse_reactions
 from classify.io.tables import read_table, write_table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DUMPS = ROOT / "data" / "dumps"
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 SEGMENTATION = json.loads((FIXTURES / "segmentation.json").read_text(encoding="utf-8"))
 INGEST = FIXTURES / "ingest"
 

@@ -114,3 +114,11 @@ def test_codebook_mismatch_refused(gold, tmp_path):
     (tmp_path / "m" / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match="codebook 0.9"):
         load_model(tmp_path / "m")
+
+
+def test_default_models_include_the_transformer_when_torch_is_installed():
+    """The train command's default kinds find the transformer module where the package keeps it."""
+    pytest.importorskip("torch")
+    from classify.train import DEFAULT_MODELS
+
+    assert DEFAULT_MODELS == ("baseline", "transformer")

@@ -14,7 +14,7 @@ from classify.tag import main
 from classify.tagging.local import tag
 from classify.tagging.rows import OUTPUT_COLUMNS, read_tags
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DUMPS = sorted((ROOT / "data" / "dumps").glob("*.txt"))
 INGEST = ROOT / "tests" / "fixtures" / "ingest"
 
@@ -175,6 +175,7 @@ def test_worker_processes_give_the_same_rows_as_one_process(model_dir, tmp_path,
     assert one.status == two.status
 
 
+@pytest.mark.slow
 def test_worker_processes_resume_after_kill(model_dir, tmp_path, monkeypatch):
     import classify.tagging.local as T
 

@@ -3,17 +3,20 @@
 import json
 import time
 
+import pytest
+
 from classify.bench import main
 from classify.learners.baseline.model import BaselineConfig, BaselineModel
 
 
+@pytest.mark.slow
 def test_quick_bench_writes_json_and_table(tmp_path, capsys, monkeypatch):
     from conftest import make_gold
 
     monkeypatch.chdir(tmp_path.parent)  # the bench reads data/dumps relative to the repo
     import classify.bench as B
 
-    monkeypatch.setattr(B, "SAMPLE_DUMPS", __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "dumps")
+    monkeypatch.setattr(B, "SAMPLE_DUMPS", __import__("pathlib").Path(__file__).resolve().parents[2] / "data" / "dumps")
     g = make_gold()
     BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g).save(tmp_path / "models" / "baseline")
     out = tmp_path / "bench.json"

@@ -59,6 +59,7 @@ def gold_file(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_same_command_twice_gives_same_metrics(gold_file):
     kw = dict(models=["baseline", "cue_rule"], folds=3, repeats=2, seed=1, out_dir=None, n_boot=50,
               configs={"baseline": {"threshold_folds": 3}})

@@ -38,7 +38,7 @@ from classify.tagging.ray_engine import (  # noqa: E402
 )
 from classify.tagging.rows import OUTPUT_COLUMNS, output_schema, read_tags, to_frame  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DUMPS = sorted((ROOT / "data" / "dumps").glob("*.txt"))
 N_POSTS = 71  # the ingest's count for the five sample dumps (README)
 EXACT = ("post_id", "message_id", "source", "locator", "date", "channel", "lang", "topics", "frames", "stance_west",
@@ -105,6 +105,7 @@ def test_errors_are_one_line(extra, code, message, baseline_dir, tmp_path, capsy
     assert not ray.is_initialized()
 
 
+@pytest.mark.slow
 def test_transformer_same_rows_as_local_engine(transformer_dir, ray_session, tmp_path):
     """The tiny transformer in small batches: every row equals the local engine's. One worker: loading
     torch and transformers takes a worker many seconds; spreading over workers is the baseline test's job."""
@@ -122,6 +123,7 @@ def test_transformer_same_rows_as_local_engine(transformer_dir, ray_session, tmp
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "staging left behind"
 
 
+@pytest.mark.slow
 def test_baseline_same_rows_as_local_engine_after_a_worker_crash(baseline_dir, ray_session, tmp_path, monkeypatch, capsys):
     """The baseline through the CLI; a worker dies after writing its first batch (test hook) and the
     batch is rerun: the output is complete, without duplicates, and every row equals the local engine's.

@@ -13,7 +13,7 @@ import yaml
 from classify.codebook import ENV_VAR, PACKAGED, REPO_COPY, Codebook, resolve_path
 from classify.errors import CodebookError, InputError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REAL = ROOT / "labels" / "codebook.yaml"
 
 # The ids of shared/spec/codebook.md, in its order (tests may use literals; code may not).

@@ -18,7 +18,7 @@ from classify.io.language import (
 )
 from classify.io.posts import ingest
 
-SAMPLE_DUMPS = Path(__file__).resolve().parents[1] / "data" / "dumps"
+SAMPLE_DUMPS = Path(__file__).resolve().parents[2] / "data" / "dumps"
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from classify.io.readers.base import RawPost, Skipped
 from classify.io.readers.tabular import as_channel, as_forwarded, parse_reactions
 from classify.io.readers.tdesktop import message_text, read_tdesktop_json
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "formats"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "ingest"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "formats"
 
 
 def read(path: Path, **opts) -> tuple[list[RawPost], list[Skipped]]:
