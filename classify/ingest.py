@@ -42,9 +42,10 @@ def summarise(df: pd.DataFrame) -> str:
             lines.append(f"  {n} x {reason}")
         for _, s in skipped.head(10).iterrows():
             lines.append(f"    {s['source']}:{s['locator']}: {s['reason']}")
-    sizes = df[~df["empty_text"]].groupby("dup_group")["source"].agg(list)
+    with_text = df[~df["empty_text"].astype(bool)]  # astype: an empty object column would select columns, not rows
+    sizes = with_text.groupby("dup_group")["source"].agg(list)
     multi = sizes[sizes.map(len) > 1]
-    lines.append(f"duplicate groups: {df.loc[~df['empty_text'], 'dup_group'].nunique()} unique posts with text; {len(multi)} groups with copies")
+    lines.append(f"duplicate groups: {with_text['dup_group'].nunique()} unique posts with text; {len(multi)} groups with copies")
     for gid, srcs in multi.items():
         lines.append(f"  {gid}: {len(srcs)} copies in {', '.join(sorted(set(srcs)))}")
     return "\n".join(lines)

