@@ -24,10 +24,17 @@ def decode(path: Path, data: bytes, encoding: str | None = None) -> str:
             return data.decode(encoding)
         except (UnicodeDecodeError, LookupError) as exc:
             raise InputError(f"{path}: cannot decode as {encoding}: {exc}") from None
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    bom = bom_encoding(data)
+    if bom:
+        try:
+            return data.decode(bom)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: starts with a {bom.upper()} byte-order mark but is not valid {bom.upper()} ({exc.reason} at byte {exc.start}); re-save it as UTF-8") from None
+    if b"\x00" in data[:8192]:
+        wide = utf16_without_bom(data[:8192])
+        if wide:
+            raise InputError(f"{path}: looks like {wide.upper()} text without a byte-order mark; re-save it as UTF-8 or pass --encoding {wide}")
         raise InputError(f"{path}: binary file (NUL bytes), not a text dump or export; pass a .txt, .json, .jsonl, .csv or .parquet file")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -42,6 +49,42 @@ def decode(path: Path, data: bytes, encoding: str | None = None) -> str:
         raise InputError(
             f"{path}:line {line}: not valid UTF-8{hint}; re-save it as UTF-8 or pass --encoding cp1251"
         ) from None
+
+
+def bom_encoding(data: bytes) -> str | None:
+    """``utf-32`` or ``utf-16`` when ``data`` starts with that byte-order mark (as Windows tools write it)."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    return None
+
+
+def utf16_without_bom(sample: bytes) -> str | None:
+    """``utf-16-le`` / ``utf-16-be`` when NUL bytes fill the odd / even positions, as in mostly-ASCII UTF-16."""
+    even, odd = sample[0::2], sample[1::2]
+    if len(odd) < 8:
+        return None
+    if odd.count(0) > 0.3 * len(odd) and even.count(0) < 0.05 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.3 * len(even) and odd.count(0) < 0.05 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def _wide(encoding: str | None) -> bool:
+    """A UTF-16/32 encoding: its lines cannot be split at newline bytes, nor its head read as ASCII."""
+    return bool(encoding) and encoding.lower().replace("_", "-").startswith(("utf-16", "utf16", "utf-32", "utf32"))
+
+
+def _detection_head(head: bytes, encoding: str | None) -> bytes:
+    """The head as UTF-8 bytes for ``detect_format``: a UTF-16 export is recognised by what it says."""
+    if not _wide(encoding):
+        return head
+    try:
+        return head.decode(encoding, errors="ignore").encode("utf-8")
+    except LookupError:
+        return head
 
 
 def _stream_lines(path: Path, encoding: str | None) -> Iterator[str]:
@@ -90,14 +133,15 @@ def read_file(path: Path, opts: ReadOptions) -> Iterator[RawPost | Skipped]:
         raise InputError(f"{path}: {size / 1e9:.1f} GB is over the 2 GB limit; split the dump")
     with path.open("rb") as fh:
         head = fh.read(65536)
-    fmt = detect_format(path, head)
-    source = path.name
-    if fmt == "parquet":
+    encoding = opts.encoding or bom_encoding(head)
+    if head.startswith(b"PAR1"):
         from .readers.tabular import read_parquet
 
-        yield from read_parquet(path, source, opts)
+        yield from read_parquet(path, path.name, opts)
         return
-    if fmt == "jsonl" and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    fmt = detect_format(path, _detection_head(head, encoding))
+    source = path.name
+    if fmt == "jsonl" and not _wide(encoding):
         from .readers.tabular import read_jsonl
 
         if b"\x00" in head[:8192]:
