@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._cli import make_parser, run_main
+from ._cli import check_output, make_parser, run_main
 from .io.options import MAX_CHARS
 from .io.posts import ingest
 from .io.tables import write_table
@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def job() -> int:
+        if args.output:
+            check_output(args.output, args.paths, (".parquet", ".csv", ".jsonl"))
         df = ingest(args.paths, text_col=args.text_col, id_col=args.id_col, date_col=args.date_col,
                     channel_col=args.channel_col, encoding=args.encoding, max_chars=args.max_chars)
         print(summarise(df))

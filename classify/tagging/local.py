@@ -17,12 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._cli import atomic_write
+from .._cli import atomic_write, check_output
 from ..errors import ConfigError, ModelError, check_int
+from ..io.inputs import expand_inputs
 from ..io.options import ReadOptions
 from ..io.posts import iter_posts
 from ..learners import default_model_dir, load_model, read_card
 from ..learners.transformer.onnxrt import check_runtime, resolve_runtime
+from .lock import OutputLock
 from .parallel import auto_jobs, batched, parallel_batches
 from .rows import JSON_COLUMNS, output_schema, tag_batch, to_frame
 from .summary import TagSummary
@@ -45,10 +47,12 @@ class PartWriter:
         self.parts: list[Path] = []
         self.done_rows = 0
         self.last_post_id: str | None = None
+        self.fresh = True
         if self.dir.exists():
             manifest = self._manifest()
             if resume and manifest.get("fingerprint") == fingerprint:
                 self.parts = sorted(self.dir.glob("part-*.parquet"))
+                self.fresh = not self.parts
                 for part in self.parts:
                     ids = pd.read_parquet(part, columns=["post_id"])["post_id"]
                     self.done_rows += len(ids)
@@ -66,6 +70,15 @@ class PartWriter:
             return json.loads((self.dir / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             return {}
+
+    def rows_written(self) -> int:
+        import pyarrow.parquet as pq
+
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.parts)
+
+    def discard(self) -> None:
+        """Remove the parts folder (a failed run: nothing in it can be resumed usefully)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def write(self, rows: list[dict]) -> None:
         if not rows:
@@ -106,6 +119,9 @@ class PartWriter:
         return self.output
 
 
+OUTPUT_SUFFIXES = (".parquet", ".csv", ".jsonl")
+
+
 def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Path | None = None, batch_size: int = 256,
         resume: bool = False, progress: bool = False, opts: ReadOptions | None = None, stop_after: int | None = None,
         runtime: str = "auto", jobs: int | None = None) -> TagSummary:
@@ -116,21 +132,44 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
     ``"torch"`` with PyTorch, ``"bf16"`` with PyTorch multiplying in bfloat16 (CPUs with AMX or
     AVX512-BF16; ``TransformerModel.use_bf16``), ``"auto"`` with ONNX Runtime when it is installed.
     ``jobs``: worker processes (``classify.parallel``; default ``auto_jobs``); 1 tags in this process.
+
+    The output is checked before any work (``check_output``) and locked for the run
+    (``OutputLock``). A run that fails removes the parts it started; an interrupted one (Ctrl-C,
+    SIGTERM) keeps them, with the rows tagged so far, for ``--resume``.
     """
-    output = Path(output)
-    if output.suffix.lower() not in (".parquet", ".csv", ".jsonl"):
-        raise ConfigError(f"{output}: output must end in .parquet, .csv or .jsonl")
+    paths = expand_inputs(paths)
+    output = check_output(output, paths, OUTPUT_SUFFIXES)
     check_int("", "batch_size", batch_size, 1)
     model_dir = Path(model_dir) if model_dir else default_model_dir()
     check_runtime(runtime)
     if jobs is not None:
         check_int("", "jobs", jobs, 1)
+    with OutputLock(output):
+        model, runtime, jobs = _load(model_dir, runtime, jobs, paths)
+        fingerprint = {"inputs": [str(Path(p).resolve()) for p in paths], "sizes": [Path(p).stat().st_size if Path(p).exists() else None for p in paths],
+                       "model": str(Path(model_dir).resolve()), "model_card": model.card_.get("date")}
+        writer = PartWriter(output, resume, fingerprint)
+        try:
+            return _run(paths, writer, model, model_dir=model_dir, runtime=runtime, jobs=jobs, batch_size=batch_size,
+                        progress=progress, opts=opts or ReadOptions(), stop_after=stop_after)
+        except KeyboardInterrupt as exc:
+            kept = f"{writer.rows_written()} rows kept in {writer.dir}/; rerun with --resume to continue"
+            raise type(exc)(kept) from None
+        except BaseException:
+            if writer.fresh:
+                writer.discard()
+            raise
+
+
+def _load(model_dir: Path, runtime: str, jobs: int | None, paths: Sequence[Path]):
+    """The model (in this process: for its runtime, or PyTorch when workers load their own), the
+    runtime in use and the number of worker processes."""
     kind = read_card(model_dir).get("kind")
     asked, runtime = runtime, resolve_runtime(runtime, kind)
     jobs = jobs or auto_jobs(kind, sum(Path(p).stat().st_size for p in paths if Path(p).is_file()))
     here = runtime if jobs == 1 else "torch"  # with workers, each worker loads its own copy for its runtime
     try:
-        model = load_model(model_dir, runtime=here)
+        return load_model(model_dir, runtime=here), runtime, jobs
     except (ModelError, ConfigError):
         raise
     except Exception as exc:  # an encoder the ONNX exporter cannot handle: PyTorch gives the same labels
@@ -139,16 +178,18 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
         if asked == "onnx":
             raise ConfigError(f"{model_dir}: the encoder could not be exported to ONNX ({type(exc).__name__}: {exc}); use --runtime torch") from None
         print(f"note: ONNX export failed ({type(exc).__name__}); tagging with PyTorch", file=sys.stderr)
-        model, runtime = load_model(model_dir), "torch"
-    fingerprint = {"inputs": [str(Path(p).resolve()) for p in paths], "sizes": [Path(p).stat().st_size if Path(p).exists() else None for p in paths],
-                   "model": str(Path(model_dir).resolve()), "model_card": model.card_.get("date")}
-    writer = PartWriter(output, resume, fingerprint)
+        return load_model(model_dir), "torch", jobs
+
+
+def _run(paths: Sequence[Path], writer: PartWriter, model, *, model_dir: Path, runtime: str, jobs: int, batch_size: int,
+         progress: bool, opts: ReadOptions, stop_after: int | None) -> TagSummary:
+    """Stream the batches through the model into ``writer``'s parts, then merge them (unless ``stop_after``)."""
     summary = TagSummary(n_resumed=writer.done_rows, jobs=jobs)
     changed = f"{writer.dir}: the input changed since the interrupted run; run without --resume"
     skip = writer.done_rows
     if jobs > 1:
         batches: Iterator[tuple[list[dict], dict | None]] = parallel_batches(
-            paths, opts or ReadOptions(), model_dir=model_dir, runtime=runtime, jobs=jobs, batch_size=batch_size,
+            paths, opts, model_dir=model_dir, runtime=runtime, jobs=jobs, batch_size=batch_size,
             skipped=summary.skipped, skip_posts=skip, last_post_id=writer.last_post_id, what_changed=changed)
         skip = 0  # dropped before the workers
     else:
@@ -158,33 +199,35 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
     start = time.perf_counter()
     pending: list[dict] = []
     seen = 0
-    for batch, predicted in batches:
-        if skip:
-            take = min(skip, len(batch))
-            if take and writer.last_post_id is not None and skip == take and batch[take - 1]["post_id"] != writer.last_post_id:
-                raise ConfigError(changed)
-            skip -= take
-            batch = batch[take:]
-            if not batch:
-                continue
-        rows = tag_batch(model, batch, cache, predicted)
-        for r in rows:
-            summary.status[r["status"]] += 1
-            summary.labels.update(r["labels"])
-            if r["stance_west"]:
-                summary.stance[r["stance_west"]] += 1
-        summary.n_tagged += len(rows)
-        pending += rows
-        seen += len(rows)
-        bar(len(rows))
-        if len(pending) >= PART_ROWS:
-            writer.write(pending)
-            pending = []
-        if stop_after is not None and seen >= stop_after:
-            writer.write(pending)
-            summary.seconds = time.perf_counter() - start
-            summary.n_posts = writer.done_rows + seen
-            return summary
+    try:
+        for batch, predicted in batches:
+            if skip:
+                take = min(skip, len(batch))
+                if take and writer.last_post_id is not None and skip == take and batch[take - 1]["post_id"] != writer.last_post_id:
+                    raise ConfigError(changed)
+                skip -= take
+                batch = batch[take:]
+                if not batch:
+                    continue
+            rows = tag_batch(model, batch, cache, predicted)
+            summary.count(rows)
+            pending += rows
+            seen += len(rows)
+            bar(len(rows))
+            if len(pending) >= PART_ROWS:
+                writer.write(pending)
+                pending = []
+            if stop_after is not None and seen >= stop_after:
+                writer.write(pending)
+                summary.seconds = time.perf_counter() - start
+                summary.n_posts = writer.done_rows + seen
+                return summary
+    except KeyboardInterrupt:
+        writer.write(pending)  # whole rows: kept for --resume
+        raise
+    finally:
+        if hasattr(batches, "close"):
+            batches.close()  # stops the worker processes now, on success, error or interrupt
     writer.write(pending)
     summary.seconds = time.perf_counter() - start
     summary.n_posts = writer.done_rows + summary.n_tagged

@@ -15,6 +15,9 @@ Workers are started with the ``spawn`` method (no state forked from the parent, 
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -49,9 +52,26 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _init(model_dir: str, runtime: str, opts: ReadOptions, threads: int) -> None:
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """Exit this worker as soon as the parent process is gone (killed with SIGKILL, crashed).
+
+    Why: a worker waits on its task queue, which never closes if the parent dies without cleaning
+    up; it would hold its model's memory forever. A daemon thread polls the parent's PID instead.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _init(model_dir: str, runtime: str, opts: ReadOptions, threads: int, parent: int | None = None) -> None:
     from ..learners import load_model
     from ..learners.transformer.network import THREADS_ENV
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops the workers
+    _exit_with_parent(parent if parent is not None else os.getppid())
 
     os.environ[THREADS_ENV] = str(threads)  # N workers share the cores instead of each taking them all
     model = load_model(model_dir, runtime=runtime, threads=threads)
@@ -126,20 +146,36 @@ def parallel_batches(paths: Iterable[str | Path], opts: ReadOptions, *, model_di
 
     ``skip_posts``: posts already written (``--resume``), dropped by ``skip_written`` before the workers.
     """
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_init,
-                             initargs=(str(model_dir), runtime, opts, max(1, _cores() // jobs))) as pool:
-        inflight: deque = deque()
-        try:
-            raw = skip_written(_raw_items(paths, opts), opts, skip_posts, last_post_id, skipped, what_changed)
-            for chunk in batched(raw, batch_size):
-                inflight.append(pool.submit(_work, chunk))
-                if len(inflight) >= 2 * jobs:
-                    yield _collect(inflight.popleft().result(), skipped)
-            while inflight:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_init,
+                               initargs=(str(model_dir), runtime, opts, max(1, _cores() // jobs), os.getpid()))
+    inflight: deque = deque()
+    try:
+        raw = skip_written(_raw_items(paths, opts), opts, skip_posts, last_post_id, skipped, what_changed)
+        for chunk in batched(raw, batch_size):
+            inflight.append(pool.submit(_work, chunk))
+            if len(inflight) >= 2 * jobs:
                 yield _collect(inflight.popleft().result(), skipped)
-        finally:
-            for f in inflight:
-                f.cancel()
+        while inflight:
+            yield _collect(inflight.popleft().result(), skipped)
+    except BaseException:  # an error, Ctrl-C, SIGTERM or the consumer closing early: stop now, not after the queue
+        stop_workers(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def stop_workers(pool: ProcessPoolExecutor, timeout: float = 5.0) -> None:
+    """Cancel the queued batches and end the worker processes (terminate, then kill if they hang)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # the executor has no public handle on them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
 
 
 def _collect(result: tuple[list, dict[str, dict]], skipped: list[Skipped]) -> tuple[list[dict], dict[str, dict]]:

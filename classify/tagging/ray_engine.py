@@ -27,7 +27,6 @@ Ray is imported only when a run starts, so the rest of classify works without it
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import os
@@ -48,12 +47,14 @@ import pandas as pd
 from .._cli import atomic_write
 from ..errors import ClassifyError, ConfigError, InputError, check_int
 from ..io.formats import read_file
+from ..io.inputs import expand_inputs
 from ..io.options import ReadOptions
 from ..io.posts import finish_posts as ingest_finish_posts
 from ..io.posts import post_identity
 from ..io.readers.base import RawPost, Skipped
 from ..learners import default_model_dir
 from ..learners.transformer.onnxrt import resolve_runtime
+from .lock import OutputLock
 from .rows import CACHE_POSTS, JSON_COLUMNS, output_schema, tag_batch, to_frame
 from .summary import TagSummary
 
@@ -151,30 +152,6 @@ def _crash_once(marker: str) -> None:
 
 
 # --------------------------------------------------------------------------- inputs
-def expand_inputs(paths: Sequence[str | Path] | str | Path) -> list[Path]:
-    """Files for ``paths``: files as given, directories' files (sorted, recursive), globs (sorted)."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file()
-                           and not any(part.startswith((".", "_")) for part in f.relative_to(p).parts))
-            if not found:
-                raise InputError(f"{p}: directory has no input files")
-            files += found
-        elif not p.exists() and glob.has_magic(str(p)):
-            found = sorted(Path(f) for f in glob.glob(str(p), recursive=True) if Path(f).is_file())
-            if not found:
-                raise InputError(f"{p}: no file matches this pattern")
-            files += found
-        else:
-            files.append(p)  # a missing file is reported by the ingest, in its wording
-    if not files:
-        raise InputError("no input files given")
-    return files
-
-
 def _postsoutput_schema():
     import pyarrow as pa
 
@@ -434,9 +411,13 @@ def tag_ray(paths: Sequence[str | Path] | str | Path, output_dir: str | Path, *,
     for f in files:
         if not f.exists():
             raise InputError(f"{f}: no such file")
+        if f.resolve().is_relative_to(output_dir):
+            raise ConfigError(f"{output_dir}: holds the input {f}; the run would replace it, choose another -o")
 
     summary = RaySummary(workers=workers)
     staging = output_dir.with_name(f".{output_dir.name}.ray-staging")
+    lock = OutputLock(output_dir)
+    lock.acquire()  # before the staging folder: another run may be using it
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     started = False
@@ -469,6 +450,7 @@ def tag_ray(paths: Sequence[str | Path] | str | Path, output_dir: str | Path, *,
         if started:
             ray.shutdown()
         shutil.rmtree(staging, ignore_errors=True)
+        lock.release()
     return summary
 
 

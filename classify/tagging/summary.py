@@ -27,6 +27,15 @@ class TagSummary:
     seconds: float = 0.0
     jobs: int = 1
 
+    def count(self, rows: list[dict]) -> None:
+        """Add a batch of rows (``tag_batch``'s) to the counts."""
+        for r in rows:
+            self.status[r["status"]] += 1
+            self.labels.update(r["labels"])
+            if r["stance_west"]:
+                self.stance[r["stance_west"]] += 1
+        self.n_tagged += len(rows)
+
     def text(self) -> str:
         rate = self.n_tagged / self.seconds if self.seconds > 0 else float("nan")
         workers = f", {self.jobs} worker processes" if self.jobs > 1 else ""
