@@ -26,7 +26,7 @@ from ..learners import default_model_dir, load_model, read_card
 from ..learners.transformer.onnxrt import check_runtime, resolve_runtime
 from .lock import OutputLock
 from .parallel import auto_jobs, batched, parallel_batches
-from .rows import JSON_COLUMNS, output_schema, tag_batch, to_frame
+from .rows import LAYOUT, output_schema, tag_batch, text_lines, to_table
 from .summary import TagSummary
 
 PART_ROWS = 5000
@@ -83,9 +83,11 @@ class PartWriter:
     def write(self, rows: list[dict]) -> None:
         if not rows:
             return
+        import pyarrow.parquet as pq
+
         part = self.dir / f"part-{len(self.parts):06d}.parquet"
-        frame = to_frame(rows)
-        atomic_write(part, lambda p: frame.to_parquet(p, index=False, schema=output_schema()))
+        table = to_table(rows)
+        atomic_write(part, lambda p: pq.write_table(table, p))
         self.parts.append(part)
 
     def finish(self) -> Path:
@@ -96,23 +98,15 @@ class PartWriter:
             import pyarrow.parquet as pq
 
             if fmt == ".parquet":
-                arrow_schema = output_schema()
-                with pq.ParquetWriter(tmp, arrow_schema) as w:
+                with pq.ParquetWriter(tmp, output_schema()) as w:
                     for part in self.parts:
-                        w.write_table(pq.read_table(part).cast(arrow_schema))
-            else:
-                with tmp.open("w", encoding="utf-8", newline="") as fh:
-                    for k, part in enumerate(self.parts):
-                        df = pd.read_parquet(part)
-                        if fmt == ".csv":
-                            df.to_csv(fh, index=False, header=(k == 0))
-                        else:
-                            for rec in df.to_dict("records"):
-                                for col in JSON_COLUMNS:
-                                    rec[col] = json.loads(rec[col])
-                                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                    if not self.parts and fmt == ".csv":
-                        to_frame([]).to_csv(fh, index=False)
+                        w.write_table(pq.read_table(part, schema=output_schema()))
+                return
+            with tmp.open("w", encoding="utf-8", newline="") as fh:
+                for k, part in enumerate(self.parts):
+                    fh.writelines(text_lines(pq.read_table(part, schema=output_schema()), fmt, header=(k == 0)))
+                if not self.parts and fmt == ".csv":
+                    fh.writelines(text_lines(to_table([]), fmt, header=True))
 
         atomic_write(self.output, write)
         shutil.rmtree(self.dir)
@@ -147,7 +141,7 @@ def tag(paths: Sequence[str | Path], output: str | Path, *, model_dir: str | Pat
     with OutputLock(output):
         model, runtime, jobs = _load(model_dir, runtime, jobs, paths)
         fingerprint = {"inputs": [str(Path(p).resolve()) for p in paths], "sizes": [Path(p).stat().st_size if Path(p).exists() else None for p in paths],
-                       "model": str(Path(model_dir).resolve()), "model_card": model.card_.get("date")}
+                       "model": str(Path(model_dir).resolve()), "model_card": model.card_.get("date"), "layout": LAYOUT}
         writer = PartWriter(output, resume, fingerprint)
         try:
             return _run(paths, writer, model, model_dir=model_dir, runtime=runtime, jobs=jobs, batch_size=batch_size,

@@ -55,7 +55,7 @@ from ..io.readers.base import RawPost, Skipped
 from ..learners import default_model_dir
 from ..learners.transformer.onnxrt import resolve_runtime
 from .lock import OutputLock
-from .rows import CACHE_POSTS, JSON_COLUMNS, output_schema, tag_batch, to_frame
+from .rows import CACHE_POSTS, read_tags, tag_batch, to_table
 from .summary import TagSummary
 
 INSTALL_HINT = "--engine ray needs Ray: pip install -e '.[ray]'"
@@ -127,13 +127,14 @@ class TaggerActor:
     def __call__(self, batch) -> dict:
         recs = batch.to_pylist()
         rows = np.array([r["row"] for r in recs], dtype=np.int64)
-        frame = to_frame(tag_batch(self.model, finish_posts(recs, self.opts), self.cache))
+        import pyarrow.parquet as pq
+
+        table = to_table(tag_batch(self.model, finish_posts(recs, self.opts), self.cache))
         starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # contiguous runs of rows, one file each
         ends = [*starts[1:], len(rows)]
         for a, b in zip(starts, ends):
-            part = frame.iloc[a:b]
-            atomic_write(self.out_dir / f"part-{rows[a]:012d}.parquet",
-                         lambda p, part=part: part.to_parquet(p, index=False, schema=output_schema()))
+            part = table.slice(a, b - a)
+            atomic_write(self.out_dir / f"part-{rows[a]:012d}.parquet", lambda p, part=part: pq.write_table(part, p))
         if self.fail_once:
             _crash_once(self.fail_once)
             self.fail_once = None
@@ -243,7 +244,7 @@ def check_output(directory: str | Path, n_rows: int, summary: TagSummary) -> int
         summary.stance.update(s for s in table.column("stance_west").to_pylist() if s)
         for col in ("topics", "frames"):
             for v in table.column(col).to_pylist():
-                summary.labels.update(json.loads(v))
+                summary.labels.update(v or [])
     if expect != n_rows:
         raise IncompleteOutputError(f"{directory}: {n_rows - expect} of {n_rows} input rows have no output row "
                                     f"(first missing: {expect}); rerun the job")
@@ -251,16 +252,8 @@ def check_output(directory: str | Path, n_rows: int, summary: TagSummary) -> int
 
 
 def read_output(directory: str | Path) -> pd.DataFrame:
-    """A ``tag_ray`` output directory as one DataFrame in input order, lists and maps decoded."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    files = [f for _, f in _parts(Path(directory))]
-    table = pa.concat_tables([pq.read_table(f, schema=output_schema()) for f in files]) if files else output_schema().empty_table()
-    df = table.to_pandas()
-    for col in JSON_COLUMNS:
-        df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
-    return df
+    """A ``tag_ray`` output directory as one DataFrame in input order, lists and maps decoded (``read_tags``)."""
+    return read_tags(directory)
 
 
 def _check_output_dir(output_dir: Path) -> None:
@@ -436,7 +429,9 @@ def tag_ray(paths: Sequence[str | Path] | str | Path, output_dir: str | Path, *,
                           fail_once=os.environ.get(FAIL_ONCE_ENV) or None, progress=progress, verbose=verbose,
                           runtime=runtime)
         else:  # nothing to tag: an empty, well-formed output
-            to_frame([]).to_parquet(staging / f"part-{0:012d}.parquet", index=False, schema=output_schema())
+            import pyarrow.parquet as pq
+
+            pq.write_table(to_table([]), staging / f"part-{0:012d}.parquet")
         del blocks
         t_tagged = time.perf_counter()
         summary.n_files = check_output(staging, n_rows, summary)

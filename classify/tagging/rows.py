@@ -3,12 +3,18 @@ its row, and how rows are written and read back.
 
 A row holds ids, provenance, labels, probabilities, evidence and a ``status`` (``ok``, ``empty``,
 ``media_only``). Identical posts are predicted once (first-copy cache) whichever engine runs.
+Parquet keeps lists and maps as native Arrow types (``output_schema``), CSV as JSON text, JSON Lines
+as JSON values with ``null`` for a missing one; ``read_tags`` reads each back to the same DataFrame.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +26,10 @@ OUTPUT_COLUMNS = ("post_id", "message_id", "source", "locator", "date", "channel
 
 
 JSON_COLUMNS = ("topics", "frames", "scores", "stance_scores", "evidence")
+"""The nested columns: native Arrow types in Parquet, JSON text in CSV."""
+
+LAYOUT = 2
+"""Version of the part files' layout (2: native Arrow types), part of a run's fingerprint for ``--resume``."""
 
 
 CACHE_POSTS = 20000
@@ -48,22 +58,29 @@ def predict_first_copies(model: Model, posts: list[dict]) -> dict[str, dict]:
     return dict(zip(first, map(encode_prediction, pred.to_dict("records"))))
 
 
-def _dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+def _finite(v) -> float | None:
+    return float(v) if v is not None and math.isfinite(v) else None
 
 
 def encode_prediction(pred: dict) -> dict:
-    """A prediction as its output columns, the lists and maps already JSON text.
+    """A prediction as its output columns, in the Arrow layout of ``output_schema``.
 
-    Why: the JSON is made once per distinct post (in a worker process when ``--jobs`` > 1) and the
-    first-copy cache holds compact strings instead of nested dicts of floats, so neither the
-    parent's writing nor its memory grows with the number of labels and paragraphs.
+    Lists stay lists; maps become ``(key, value)`` pairs; evidence becomes one
+    ``{frame, paragraph, text}`` per paragraph. Why this form: it is made once per distinct post (in
+    a worker process when ``--jobs`` > 1), Arrow takes it as it is, and the first-copy cache holds
+    flat tuples, not nested dicts. A non-finite score becomes ``None`` (JSON has no NaN).
     ``labels`` (not an output column) keeps the predicted ids for the closing summary.
     """
-    out = {c: _dumps(pred[c]) for c in JSON_COLUMNS}
-    out["stance_west"] = pred["stance_west"]
-    out["labels"] = (*pred["topics"], *pred["frames"])
-    return out
+    return {"topics": list(pred["topics"]), "frames": list(pred["frames"]),
+            "stance_west": pred["stance_west"],
+            "scores": [(k, _finite(v)) for k, v in pred["scores"].items()],
+            "stance_scores": [(k, _finite(v)) for k, v in pred["stance_scores"].items()],
+            "evidence": _evidence_items(pred["evidence"]),
+            "labels": (*pred["topics"], *pred["frames"])}
+
+
+def _evidence_items(evidence: dict) -> list[dict]:
+    return [{"frame": f, "paragraph": e.get("paragraph"), "text": e.get("text")} for f, items in evidence.items() for e in items]
 
 
 NO_PREDICTION = encode_prediction({"topics": [], "frames": [], "scores": {}, "stance_scores": {}, "evidence": {}, "stance_west": None})
@@ -75,7 +92,7 @@ def tag_batch(model: Model | None, posts: list[dict], cache: OrderedDict, predic
 
     ``predicted``: predictions a worker made for this batch (``predict_first_copies`` over all of
     it); only those of posts not in ``cache`` are taken, so the rows equal the serial path's.
-    Rows hold the output columns as strings (``to_frame``), plus ``labels``.
+    Rows hold the output columns in ``encode_prediction``'s layout (``to_table``), plus ``labels``.
     """
     todo = [p for p in posts if p["post_id"] not in cache]
     if predicted is None:
@@ -95,44 +112,108 @@ def tag_batch(model: Model | None, posts: list[dict], cache: OrderedDict, predic
     return rows
 
 
+# --------------------------------------------------------------------------- the Arrow layout
+def output_schema():
+    """Native Arrow types, so Polars, DuckDB and Spark read the lists and maps without JSON decoding.
+
+    ``topics``/``frames``: ``list<string>``; ``scores``/``stance_scores``: ``map<string, double>``;
+    ``evidence``: ``list<struct<frame, paragraph, text>>``; every other column a (nullable) string.
+    """
+    import pyarrow as pa
+
+    types = {"topics": pa.list_(pa.string()), "frames": pa.list_(pa.string()),
+             "scores": pa.map_(pa.string(), pa.float64()), "stance_scores": pa.map_(pa.string(), pa.float64()),
+             "evidence": pa.list_(pa.struct([("frame", pa.string()), ("paragraph", pa.int64()), ("text", pa.string())]))}
+    return pa.schema([(c, types.get(c, pa.string())) for c in OUTPUT_COLUMNS])
+
+
 def as_str(v) -> str | None:
     return None if v is None or (isinstance(v, float) and v != v) else str(v)
 
 
-def to_frame(rows: list[dict]) -> pd.DataFrame:
-    """Rows as a DataFrame of strings, maps/lists as JSON, so every format has the same columns.
-
-    Rows from ``tag_batch`` are strings already; other values (lists, maps, numbers) are encoded
-    here. ``read_tags`` decodes the JSON columns back into lists and dicts.
-    """
-    df = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
-    for col in OUTPUT_COLUMNS:
-        values = df[col].tolist()
-        if col in JSON_COLUMNS:
-            values = [v if isinstance(v, str) else _dumps(v) for v in values]
-        else:
-            values = [v if isinstance(v, str) else as_str(v) for v in values]
-        df[col] = pd.Series(values, index=df.index, dtype=object)
-    return df
+def _arrow_value(col: str, v):
+    """One cell in the Arrow layout, from ``tag_batch``'s layout or the decoded one of ``read_tags``."""
+    if col not in JSON_COLUMNS:
+        return v if v is None or isinstance(v, str) else as_str(v)
+    if isinstance(v, str):
+        v = json.loads(v)
+    if col in ("scores", "stance_scores"):
+        return [(k, _finite(x)) for k, x in (v.items() if isinstance(v, dict) else v or [])]
+    if col == "evidence":
+        return _evidence_items(v) if isinstance(v, dict) else list(v or [])
+    return list(v or [])
 
 
-def output_schema():
+def to_table(rows: list[dict]):
+    """Rows (``tag_batch``'s, or decoded ones) as an Arrow table of ``output_schema``; extra keys are dropped."""
     import pyarrow as pa
 
-    return pa.schema([(c, pa.string()) for c in OUTPUT_COLUMNS])
+    schema = output_schema()
+    return pa.Table.from_pydict({c: [_arrow_value(c, r.get(c)) for r in rows] for c in OUTPUT_COLUMNS}, schema=schema)
+
+
+def _decoded(col: str, v):
+    """A cell as ``read_tags`` gives it: lists, dicts (evidence: frame -> paragraphs), None when missing."""
+    if col not in JSON_COLUMNS:
+        return v if v != "" else None
+    if isinstance(v, str):  # CSV, JSON Lines, or a Parquet file of an earlier version
+        v = json.loads(v) if v else None
+    if col in ("scores", "stance_scores"):
+        return dict(v) if v is not None else {}
+    if col == "evidence":
+        return _evidence_dict(v) if isinstance(v, list) else dict(v or {})
+    return list(v or [])
+
+
+def _evidence_dict(items: list[dict]) -> dict:
+    out: dict[str, list[dict]] = {}
+    for e in items:
+        out.setdefault(e["frame"], []).append({k: e[k] for k in ("paragraph", "text") if e.get(k) is not None})
+    return out
+
+
+def decode_records(records: list[dict]) -> list[dict]:
+    """Records of any output format in the decoded form (see ``_decoded``), columns in output order."""
+    return [{c: _decoded(c, r.get(c)) for c in OUTPUT_COLUMNS} for r in records]
+
+
+def text_lines(table, fmt: str, header: bool) -> Iterator[str]:
+    """An Arrow table of ``output_schema`` as CSV (lists and maps as JSON text) or JSON Lines lines.
+
+    JSON Lines holds the decoded values, ``null`` for a missing one, never ``NaN`` (strict parsers
+    such as ``jq`` and ``JSON.parse`` reject it).
+    """
+    records = decode_records(table.to_pylist())
+    if fmt == ".jsonl":
+        for rec in records:
+            yield json.dumps(rec, ensure_ascii=False, allow_nan=False) + "\n"
+        return
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    if header:
+        w.writerow(OUTPUT_COLUMNS)
+    for rec in records:
+        w.writerow(["" if rec[c] is None else _dumps(rec[c]) if c in JSON_COLUMNS else rec[c] for c in OUTPUT_COLUMNS])
+    yield buf.getvalue()
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 def read_tags(path: str | Path) -> pd.DataFrame:
-    """Read a tag output file back, with lists and maps decoded."""
+    """Read a tag output back (.parquet, .csv, .jsonl, or a Ray engine's directory of Parquet files),
+    with lists and maps decoded; every format gives the same DataFrame."""
     path = Path(path)
     fmt = path.suffix.lower()
-    if fmt == ".parquet":
-        df = pd.read_parquet(path)
-    elif fmt == ".csv":
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    else:
-        df = pd.read_json(path, lines=True, dtype=False)
-    for col in JSON_COLUMNS:
-        df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
-    return df
+    if path.is_dir() or fmt == ".parquet":
+        import pyarrow.parquet as pq
 
+        files = sorted(f for f in path.glob("part-*.parquet")) if path.is_dir() else [path]
+        records = [r for f in files for r in pq.read_table(f).to_pylist()]
+    elif fmt == ".csv":
+        records = pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
+    else:
+        with path.open(encoding="utf-8") as fh:
+            records = [json.loads(line) for line in fh if line.strip()]
+    return pd.DataFrame(decode_records(records), columns=list(OUTPUT_COLUMNS))

@@ -36,7 +36,7 @@ from classify.tagging.ray_engine import (  # noqa: E402
     read_output,
     tag_ray,
 )
-from classify.tagging.rows import OUTPUT_COLUMNS, output_schema, read_tags, to_frame  # noqa: E402
+from classify.tagging.rows import OUTPUT_COLUMNS, read_tags, to_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DUMPS = sorted((ROOT / "data" / "dumps").glob("*.txt"))
@@ -165,8 +165,9 @@ def test_driver_and_workers_split_the_ingest_exactly():
 
 def test_check_output_finds_missing_and_repeated_rows(tmp_path):
     def part(first, n):
-        to_frame([{c: "x" for c in OUTPUT_COLUMNS} | {"topics": [], "frames": [], "status": "ok"}] * n).to_parquet(
-            tmp_path / f"part-{first:012d}.parquet", index=False, schema=output_schema())
+        pq.write_table(to_table([{c: "x" for c in OUTPUT_COLUMNS} | {"topics": [], "frames": [], "scores": {}, "stance_scores": {},
+                                                                    "evidence": {}, "status": "ok"}] * n),
+                       tmp_path / f"part-{first:012d}.parquet")
 
     part(0, 3)
     part(3, 2)
