@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import ConfigError, ModelError
 from .base import Model
 from .card import CARD_FILE, read_card
+from .checks import check_model_name
 
 KINDS = {"baseline": "classify.learners.baseline.model:BaselineModel", "transformer": "classify.learners.transformer.model:TransformerModel",
          "cue_rule": "classify.learners.cuerule:CueRuleModel"}
@@ -57,13 +58,16 @@ def load_model(path: str | Path, runtime: str = "torch", threads: int | None = N
 
 
 def default_model_dir(models_dir: Path = Path("models")) -> Path:
-    """The model ``classify.train`` ranked best, else the baseline."""
+    """The model ``classify.train`` ranked best, else the baseline.
+
+    ``best.json`` may only name a folder inside ``models_dir``; anything else is a ``ModelError``.
+    """
     best = models_dir / "best.json"
     if best.exists():
         try:
-            kind = json.loads(best.read_text(encoding="utf-8"))["best"]
-            if (models_dir / kind).exists():
-                return models_dir / kind
-        except (json.JSONDecodeError, KeyError, TypeError):
-            pass
+            name = json.loads(best.read_text(encoding="utf-8"))["best"]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+            raise ModelError(f"{best}: unreadable (expected {{\"best\": \"<kind>\"}}); rerun `python -m classify.train` or pass --model") from None
+        if (models_dir / check_model_name(best, name)).exists():
+            return models_dir / name
     return models_dir / "baseline"

@@ -26,6 +26,7 @@ import pandas as pd
 from ..codebook import Codebook
 from ..errors import ConfigError, ModelError, NotFittedError
 from .card import CARD_FILE, TASKS, check_codebook, json_default, read_card
+from .checks import check_kind_files, check_thresholds
 
 
 @dataclass
@@ -177,6 +178,8 @@ class Model:
             raise ModelError(f"{path}: is a '{card.get('kind')}' model, not '{cls.kind}'; use classify.load_model()")
         codebook = Codebook.load()
         check_codebook(path, card, codebook)
+        check_kind_files(path, cls.kind)
+        check_thresholds(path, card.get("thresholds", {}), {t: codebook.labels(t) for t in ("topics", "frames")})
         model = cls.__new__(cls)
         Model.__init__(model, codebook)
         model.card_ = card

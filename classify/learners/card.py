@@ -129,6 +129,8 @@ def read_card(path: Path) -> dict:
         raise ModelError(f"{card_path}: unreadable model card ({exc}); the model directory is corrupt") from None
     if not isinstance(card, dict) or "kind" not in card:
         raise ModelError(f"{card_path}: not a classify model card (no 'kind')")
+    if not isinstance(card["kind"], str) or not card["kind"]:
+        raise ModelError(f"{card_path}: 'kind' is {card['kind']!r}, expected the name of a model kind; the card is corrupt or tampered")
     return card
 
 

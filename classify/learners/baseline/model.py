@@ -37,6 +37,7 @@ from ...errors import ConfigError, ModelError, check_float, check_folds, check_i
 from ...evaluation.splits import group_folds, stacked_targets
 from ..base import Model, Probas, as_paragraphs, check_fitted, gold_targets
 from ..card import now_iso, versions
+from ..checks import check_arrays, check_vocab
 from ..cues import CueMatcher
 from ..stacking import apply_stacker, fit_stacker, label_rows, post_hits
 from ..thresholds import choose
@@ -414,6 +415,8 @@ class BaselineModel(Model):
         cfg.pop("extra", None)
         self.config = BaselineConfig.from_dict(cfg)
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
+        check_vocab(path / "vocab.json", vocab, ("word", "char"))
+        self._check_weights(path / "weights.safetensors", w, vocab)
         self.matcher_ = CueMatcher(self.codebook)
         self.feat_ = _Featuriser(self.config, self.matcher_)
         for name, vec in (("word", self.feat_.word), ("char", self.feat_.char)):
@@ -423,9 +426,17 @@ class BaselineModel(Model):
         self.backoff_ = w["backoff"].astype(bool)
         self.stance_coef_, self.stance_intercept_ = w["stance_coef"], w["stance_intercept"]
         self.stackers_ = label_rows(w.get("stackers"), len(self.codebook.topics), len(self.codebook.frames), path / "weights.safetensors")
-        n_feat = len(vocab["word"]) + len(vocab["char"]) + (len(self.codebook.topics) + len(self.codebook.frames) if self.config.use_cues else 0)
-        if self.coef_.shape[1] != n_feat or len(self.feat_.idf_word) != len(vocab["word"]):
-            raise ModelError(f"{path}: weights do not match the vocabulary ({self.coef_.shape[1]} vs {n_feat} features); the model is corrupt or tampered")
+
+    def _check_weights(self, source: Path, w: dict, vocab: dict) -> None:
+        """Every array has the shape the vocabulary and codebook give it, and finite values."""
+        n_labels = len(self.codebook.topics) + len(self.codebook.frames)
+        n_st = len(self.codebook.stances)
+        n_feat = len(vocab["word"]) + len(vocab["char"]) + (n_labels if self.config.use_cues else 0)
+        shapes = {"coef": (n_labels, n_feat), "intercept": (n_labels,), "backoff": (n_labels,), "stance_coef": (n_st, n_feat),
+                  "stance_intercept": (n_st,), "idf_word": (len(vocab["word"]),), "idf_char": (len(vocab["char"]),)}
+        if "stackers" in w:
+            shapes["stackers"] = w["stackers"].shape  # its shape is label_rows' to judge; its values must be finite
+        check_arrays(source, w, shapes)
 
 
 def _evidence(gold: pd.DataFrame) -> list[dict[str, list[int]]] | None:

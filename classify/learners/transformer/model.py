@@ -44,6 +44,7 @@ from ...codebook import Codebook
 from ...errors import ConfigError, ModelError
 from ..base import Model, Probas, as_paragraphs, check_fitted, gold_targets
 from ..card import now_iso, versions
+from ..checks import check_arrays
 from ..cues import CueMatcher
 from ..stacking import apply_stacker, fit_stacker, label_rows, post_hits
 from ..thresholds import choose
@@ -379,6 +380,8 @@ class TransformerModel(Model):
             heads = load_file(str(path / "heads.safetensors"))
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelError(f"{path / 'heads.safetensors'}: not a valid safetensors file ({exc}); the model is corrupt or tampered") from None
+        check_arrays(path / "heads.safetensors", {k: v.float().numpy() for k, v in heads.items()},
+                     {k: tuple(v.shape) for k, v in heads.items()})  # shapes: load_state_dict checks them below
         self.encoder_dir_ = path / "encoder"
         self.loaded_from_ = path  # the weights in memory are this directory's until ``fit`` changes them
         self.n_frozen_ = n_frozen
