@@ -40,7 +40,7 @@ class TagSummary:
         rate = self.n_tagged / self.seconds if self.seconds > 0 else float("nan")
         workers = f", {self.jobs} worker processes" if self.jobs > 1 else ""
         lines = [f"posts: {self.n_posts} rows written ({self.n_resumed} from a previous run), {self.n_tagged} tagged now in {self.seconds:.1f} s ({rate:,.0f} posts/s{workers})",
-                 "status: " + ", ".join(f"{k} {v}" for k, v in self.status.most_common())]
+                 "status: " + (", ".join(f"{k} {v}" for k, v in self.status.most_common()) or "-")]
         if self.labels:
             lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in self.labels.most_common()))
         if self.stance:
