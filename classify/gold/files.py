@@ -45,14 +45,24 @@ def read_jsonl(path: str | Path, required: Sequence[str]) -> list[dict]:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file; check the path (labels are read relative to the repository root)")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; expected a JSONL file")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:line {line}: not valid UTF-8 ({exc.reason}); re-save the file as UTF-8") from None
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:line {n}: invalid JSON ({exc.msg} at column {exc.colno}); fix the line") from None
+        except RecursionError:
+            raise InputError(f"{path}:line {n}: invalid JSON (nested too deeply); fix the line") from None
         if not isinstance(row, dict):
             raise InputError(f"{path}:line {n}: expected a JSON object, got {type(row).__name__}")
         missing = [f for f in required if f not in row]

@@ -76,6 +76,18 @@ class PartWriter:
 
         return sum(pq.ParquetFile(p).metadata.num_rows for p in self.parts)
 
+    def count_written(self, summary: TagSummary) -> None:
+        """Add the statuses, labels and stances of the parts already written (``--resume``) to ``summary``,
+        so its counts cover every row of the output, not only the rows tagged now."""
+        import pyarrow.parquet as pq
+
+        for part in self.parts:
+            t = pq.read_table(part, columns=["status", "topics", "frames", "stance_west"]).to_pydict()
+            summary.status.update(t["status"])
+            summary.stance.update(s for s in t["stance_west"] if s)
+            for labels in (*t["topics"], *t["frames"]):
+                summary.labels.update(labels or [])
+
     def discard(self) -> None:
         """Remove the parts folder (a failed run: nothing in it can be resumed usefully)."""
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -179,6 +191,7 @@ def _run(paths: Sequence[Path], writer: PartWriter, model, *, model_dir: Path, r
          progress: bool, opts: ReadOptions, stop_after: int | None) -> TagSummary:
     """Stream the batches through the model into ``writer``'s parts, then merge them (unless ``stop_after``)."""
     summary = TagSummary(n_resumed=writer.done_rows, jobs=jobs)
+    writer.count_written(summary)
     changed = f"{writer.dir}: the input changed since the interrupted run; run without --resume"
     skip = writer.done_rows
     if jobs > 1:

@@ -433,3 +433,36 @@ def test_the_ray_engine_expands_an_export_folder_the_same_way(model_dir, tmp_pat
     folder = _desktop_export(tmp_path)
     tag_ray([folder], tmp_path / "ray", model_dir=model_dir, workers=1)
     assert read_tags(tmp_path / "ray")["post_id"].tolist() == ingest([folder / "result.json"])["post_id"].tolist()
+
+
+# --------------------------------------------------------------------------- 12. smaller ones
+def test_summary_after_resume_counts_every_row(model_dir, tmp_path, monkeypatch):
+    import classify.tagging.local as T
+
+    monkeypatch.setattr(T, "PART_ROWS", 10)
+    full = tag(DUMPS, tmp_path / "full.parquet", model_dir=model_dir, batch_size=8)
+    tag(DUMPS, tmp_path / "r.parquet", model_dir=model_dir, batch_size=8, stop_after=40)
+    resumed = tag(DUMPS, tmp_path / "r.parquet", model_dir=model_dir, batch_size=8, resume=True)
+    assert resumed.n_resumed == 40
+    assert (resumed.status, resumed.labels, resumed.stance) == (full.status, full.labels, full.stance)
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe{\x00}\x00", b'{"post_id": "x", "text": "\xe9t\xe9"}\n', None])
+def test_labels_validate_on_a_non_utf8_gold_file_or_a_directory(tmp_path, capsys, content):
+    from classify.labels import main as labels_main
+
+    gold = tmp_path / "gold.jsonl"
+    if content is None:
+        gold.mkdir()
+    else:
+        gold.write_bytes(content)
+    assert labels_main(["validate", "--gold", str(gold)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert one_line_error(err) and str(gold) in err, err
+
+
+def test_nul_bytes_after_the_first_8_kb_are_not_kept_in_the_text(tmp_path):
+    src = tmp_path / "dump.txt"
+    src.write_bytes(("Padding paragraph about diplomacy.\n\n" * 300).encode() + b"BRICS sum\x00mit in Kazan.\n")
+    assert src.stat().st_size > 8192
+    assert not any("\x00" in t for t in ingest([src])["text"])
