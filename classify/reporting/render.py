@@ -104,7 +104,7 @@ def _intro(d: ReportData) -> list[Block]:
     else:
         how = "**Shares are not corrected.** " + d.model_note
     if "shipped" in d.goldchecks:
-        how += " " + shipped_verdict(d) + " (see [the check](#goldcheck))"
+        how += " " + shipped_verdict(d) + " See [the check](#goldcheck)."
     warns = [ch.name for ch in d.checks if ch.warn]
     trust = (f"**{len(warns)} of {len(d.checks)} drift checks warn** ({', '.join(warns)}): see [trust](#trust)." if warns else
              f"None of the {len(d.checks)} drift checks warns (see [trust](#trust)).")

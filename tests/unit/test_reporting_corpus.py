@@ -10,9 +10,9 @@ import pytest
 
 from classify.codebook import Codebook
 from classify.errors import InputError
+from classify.learners.cues import CueMatcher
 from classify.reporting.corpus import choose_period, load_corpus, parse_dates, period_label
 from classify.reporting.evidence import cooccurrence, cue_spans, top_quotes
-from classify.learners.cues import CueMatcher
 from classify.tagging.rows import to_frame
 
 
