@@ -109,12 +109,13 @@ def load_corpus(paths: list[Path], cb: Codebook) -> Corpus:
     n, L, S = len(ok), len(labels), len(cb.stances)
     Y = np.zeros((n, L), bool)
     for i, (ts, fs) in enumerate(zip(ok["topics"].tolist(), ok["frames"].tolist())):
-        for lab in (*(ts or ()), *(fs or ())):
+        for lab in (*_items(ts), *_items(fs)):
             j = col.get(lab)
             if j is not None:
                 Y[i, j] = True
-    P = np.array([[_num(d, lab) for lab in labels] for d in ok["scores"].tolist()], dtype=float).reshape(n, L)
-    SP = np.array([[_num(d, s) for s in cb.stances] for d in ok["stance_scores"].tolist()], dtype=float).reshape(n, S)
+    P = np.array([[_num(d, lab) for lab in labels] for d in map(_mapping, ok["scores"].tolist())], dtype=float).reshape(n, L)
+    SP = np.array([[_num(d, s) for s in cb.stances] for d in map(_mapping, ok["stance_scores"].tolist())],
+                  dtype=float).reshape(n, S)
     sidx = {s: k for k, s in enumerate(cb.stances)}
     stance = np.array([sidx.get(s, -1) for s in ok["stance_west"].tolist()], dtype=int)
     if n and (stance < 0).any():  # a tagged post always has a stance; fall back on its probabilities
@@ -131,10 +132,25 @@ def load_corpus(paths: list[Path], cb: Codebook) -> Corpus:
         "channel": [c if isinstance(c, str) and c.strip() else NO_CHANNEL for c in ok["channel"].tolist()],
         "lang": [str(x) if isinstance(x, str) and x else "unknown" for x in ok["lang"].tolist()],
         "when": when,
-        "evidence": ok["evidence"].to_numpy(),
+        "evidence": [_mapping(e) for e in ok["evidence"].tolist()],
     })
     rows["period"] = period_start(when, kind) if kind else pd.NaT
     return Corpus(files, labels, len(cb.topics), tuple(cb.stances), rows, Y, P, stance, SP, kind, int(when.isna().sum()), status)
+
+
+def _items(v) -> tuple:
+    """A list column's value as a tuple (a list, an array from Arrow, or nothing)."""
+    return () if v is None or (isinstance(v, float) and v != v) else tuple(v)
+
+
+def _mapping(v) -> dict:
+    """A map column's value as a dict (a dict, or Arrow's list of key/value pairs)."""
+    if isinstance(v, dict):
+        return v
+    try:
+        return dict(v) if v is not None and not isinstance(v, (str, float)) else {}
+    except (TypeError, ValueError):
+        return {}
 
 
 def _num(d, key) -> float:

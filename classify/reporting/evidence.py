@@ -70,9 +70,9 @@ def top_quotes(corpus: Corpus, cb: Codebook, k: int = TOP_EVIDENCE) -> dict[str,
         for i in order:
             row = corpus.rows.iloc[i]
             ev = row["evidence"].get(f) if isinstance(row["evidence"], dict) else None
-            if not ev:
+            if ev is None or (hasattr(ev, "__len__") and len(ev) == 0):
                 continue
-            first = ev[0] if isinstance(ev, list) else ev
+            first = ev[0] if isinstance(ev, (list, tuple, np.ndarray)) else ev
             text = str(first.get("text") or "").strip() if isinstance(first, dict) else ""
             key = " ".join(text.lower().split())
             if not text or key in seen or per.get(row["channel"], 0) >= PER_CHANNEL:

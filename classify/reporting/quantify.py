@@ -8,7 +8,7 @@ its own binary problem, and so is each stance class against the rest (a three-cl
 would lean on the few ``favor`` posts of the gold for every class). QuaPy fits M from the
 saved held-out predictions (``aggregation_fit`` on precomputed outputs, no classifier retrained) and
 its own ``solve_adjustment`` and ``normalize_prevalence`` (exact solve, clip to [0, 1]) apply it,
-batched over every cell (label x channel x period) so 100,000 posts cost no more than 100.
+batched over every cell (label x channel x period), so the cost grows with the cells, not the posts.
 
 Intervals follow QuaPy's aggregative bootstrap (Moreo & Salvati 2025): M is refitted on resamples of
 the held-out gold (by duplicate/translation group; the same estimate as QuaPy's, vectorised), each paired with a resample of the cell's
@@ -92,8 +92,8 @@ def binary_error_matrices(gold: np.ndarray, out: np.ndarray, valid: np.ndarray) 
 
     ``out``: decisions (ACC) or probabilities (PACC) of the positive class. Column j of a matrix is
     the mean output given true class j (a class without posts gets the identity column, as in QuaPy).
-    Used for the bootstrap refits, where 500 x K QuaPy calls would take seconds; the tests check it
-    equals ``error_matrix`` on the same rows.
+    Used for the bootstrap refits, where one QuaPy call per refit and target would dominate the
+    report's time; the tests check it equals ``error_matrix`` on the same rows.
     """
     g = gold & valid
     ng = (~gold) & valid

@@ -4,7 +4,7 @@ The tag output keeps only each frame's evidence paragraph, not whole posts, so t
 need text (distance to the gold, the cue rule) read a seeded random sample of tagged posts from the
 input files, found by ``source`` (file name) and ``locator``; each is cleaned as the tagger cleaned
 it and kept only if its ``post_id`` matches, so a file changed since tagging cannot slip in. A
-sample of a few thousand posts gives shares within about two points, in seconds, at any corpus size.
+sample bounds the cost at any corpus size; the checks report their sampling interval.
 """
 
 from __future__ import annotations
