@@ -44,7 +44,9 @@ from .errors import ConfigError
 from .learners.transformer.onnxrt import native_bf16, onnx_available
 
 SAMPLE_DUMPS = Path("data/dumps")
+POOLS = Path("data/pool")
 OUT = Path("eval/bench/bench.json")
+REPORT_OUT = Path("eval/bench/report.json")
 
 
 def make_dump(n_posts: int, out: Path, seed: int = 0) -> Path:
@@ -67,6 +69,42 @@ def make_dump(n_posts: int, out: Path, seed: int = 0) -> Path:
             fh.write(json.dumps({"id": i, "date": f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}", "channel": "bench",
                                  "text": "\n".join(paras)}, ensure_ascii=False) + "\n")
     return out
+
+
+def make_pool_dump(n_posts: int, out: Path, seed: int = 0) -> Path:
+    """A JSONL dump of ``n_posts`` real pool posts (``data/pool``) with their channels, each copy's text
+    varied (so no two posts share an id) and dates spread over two years (monthly buckets)."""
+    import random
+    from datetime import datetime, timedelta
+
+    pool = [json.loads(line) for p in sorted(POOLS.glob("*.jsonl")) for line in p.open(encoding="utf-8")]
+    rng = random.Random(seed)
+    with out.open("w", encoding="utf-8") as fh:
+        for i in range(n_posts):
+            src = pool[i % len(pool)]
+            when = datetime(2023, 1, 1) + timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))
+            fh.write(json.dumps({"id": i, "date": when.isoformat() + "+00:00", "channel": src["channel"],
+                                 "text": f"{src['text']}\n(copy {i // len(pool)})"}, ensure_ascii=False) + "\n")
+    return out
+
+
+def bench_report(n_posts: int, model_dir: Path, work: Path) -> dict[str, Any]:
+    """``classify.report`` on ``n_posts`` tagged posts in a fresh process (wall seconds, peak RSS); tagging is setup."""
+    dump = make_pool_dump(n_posts, work / "pool_dump.jsonl")
+    tags = work / "tags.parquet"
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "classify.tag", str(dump), "-o", str(tags), "--model", str(model_dir), "--no-progress"],
+                   check=True, capture_output=True)
+    tag_seconds = time.perf_counter() - t
+    code = f"""
+import time, json
+from classify.report import report
+t=time.perf_counter(); report([{str(tags)!r}], {str(work / 'report.html')!r}, model_dir={str(model_dir)!r}, inputs=[{str(dump)!r}])
+print(json.dumps({{'seconds': time.perf_counter()-t}}))"""
+    out = _child(code)
+    return {"posts": n_posts, "report_seconds": round(out["seconds"], 1), "peak_rss_mb": round(out["peak_rss_mb"]),
+            "tag_seconds_setup": round(tag_seconds, 1), "model": str(model_dir),
+            "heldout": (model_dir / "heldout.parquet").exists()}
 
 
 def _child(code: str) -> dict[str, Any]:
@@ -427,9 +465,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=None, help="runs per figure, median reported (default: 3; --quick: 1)")
     parser.add_argument("--transformer-max", type=int, default=10_000, help="largest dump the transformer is timed on")
     parser.add_argument("--big-runs", type=int, default=1, help="runs per figure for dumps above 10,000 posts")
+    parser.add_argument("--report", type=int, default=None, metavar="N",
+                        help=f"only the corpus report on N tagged pool posts (the baseline of --models) into {REPORT_OUT}")
     args = parser.parse_args(argv)
 
     def job() -> int:
+        if args.report:
+            with tempfile.TemporaryDirectory() as work:
+                res = bench_report(args.report, args.models / "baseline", Path(work))
+            out = args.out if args.out != OUT else REPORT_OUT
+            atomic_write_text(out, json.dumps(res, indent=2) + "\n")
+            print(f"report on {res['posts']:,} tagged posts: {res['report_seconds']} s, peak RSS {res['peak_rss_mb']} MB; wrote {out}")
+            return 0
         try:
             sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None
         except ValueError:

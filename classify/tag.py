@@ -3,6 +3,7 @@
     python -m classify.tag data/dumps/*.txt -o tags.parquet
     python -m classify.tag big_export.json -o tags.parquet --resume     # continue an interrupted run
     python -m classify.tag data/dumps/*.txt --engine ray -o tags/       # on Ray: -o is a directory of Parquet files
+    python -m classify.tag data/pool/*.jsonl -o tags.parquet --report report.html   # and the corpus report (classify.report)
 
 Reads any format the ingest supports, streams posts in batches through the model and writes one row
 per input post, in input order: ids, source, date, channel, language, labels, probabilities,
@@ -16,7 +17,9 @@ best (``models/best.json``), else ``models/baseline``.
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 from ._cli import make_parser, run_main
@@ -25,7 +28,6 @@ from .io.options import ReadOptions
 from .learners.transformer.onnxrt import RUNTIMES
 from .tagging.local import tag
 from .tagging.rows import read_tags  # noqa: F401 (the documented way to read an output back)
-from .tagging.summary import summary_html
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="model directory (default: the best one of models/best.json, else models/baseline)")
     parser.add_argument("--batch-size", type=int, default=256, help="posts per prediction batch")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its written parts")
-    parser.add_argument("--summary-html", type=Path, default=None, help="also write a small HTML report with label prevalence by week")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="also write the corpus report (python -m classify.report): corrected prevalence per label, "
+                             "channel and time, evidence, drift warnings; HTML here, .md and .cells.csv beside it")
+    parser.add_argument("--summary-html", type=Path, default=None, help=argparse.SUPPRESS)  # the report's old name
     parser.add_argument("--text-col", default=None, help="text column of tabular input (default: auto-detect)")
     parser.add_argument("--encoding", default=None, help="decode text input with this encoding (e.g. cp1251)")
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
@@ -59,11 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="with --engine ray: GPUs each worker reserves")
     args = parser.parse_args(argv)
 
+    report_path = args.report or args.summary_html
+
     def job() -> int:
         opts = ReadOptions(text_col=args.text_col, encoding=args.encoding)
+        if report_path is not None and report_path.suffix.lower() not in (".html", ".htm"):
+            raise ConfigError(f"{report_path}: --report is an HTML file; give NAME.html (the .md and .cells.csv go beside it)")
         if args.engine == "ray":
-            if args.resume or args.summary_html:
-                raise ConfigError("--resume and --summary-html work with --engine local only")
+            if args.resume:
+                raise ConfigError("--resume works with --engine local only")
             from .tagging.ray_engine import tag_ray
 
             summary = tag_ray(args.paths, args.output, model_dir=args.model, workers=args.workers, address=args.address,
@@ -72,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                               verbose=args.debug, runtime=args.runtime)
             print(summary.text())
             print(f"wrote {args.output}/ (Parquet files in input order by name; _SUCCESS holds the summary)")
+            _report(args, report_path, opts, None)
             return 0
         if args.address:
             raise ConfigError("--address needs --engine ray")
@@ -79,13 +89,23 @@ def main(argv: list[str] | None = None) -> int:
                       progress=not args.no_progress, opts=opts, runtime=args.runtime, jobs=args.jobs)
         print(summary.text())
         print(f"wrote {args.output}")
-        if args.summary_html:
-            summary_html(args.output, args.summary_html)
-            print(f"wrote {args.summary_html}")
+        _report(args, report_path, opts, Counter(s.reason.split(" (")[0] for s in summary.skipped))
         return 0
 
     return run_main(job, debug=args.debug)
 
+
+def _report(args: argparse.Namespace, path: Path | None, opts: ReadOptions, skipped: Counter | None) -> None:
+    """The corpus report of the tags just written, with the model and inputs of this run."""
+    if path is None:
+        return
+    from .learners import default_model_dir
+    from .report import report
+
+    for p in report(
+        [args.output], path, model_dir=args.model or default_model_dir(), inputs=list(args.paths), opts=opts, skipped=skipped
+    ):
+        print(f"wrote {p}")
 
 
 if __name__ == "__main__":

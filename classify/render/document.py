@@ -159,8 +159,8 @@ def _q(s: str) -> str:
     return '"' + html.escape(s, quote=True) + '"'
 
 
-def render_markdown(blocks: Sequence[Block]) -> str:
-    """Markdown for the blocks (plots as relative links to ``plots/<name>.png``)."""
+def render_markdown(blocks: Sequence[Block], plots_dir: str = "plots") -> str:
+    """Markdown for the blocks (plots as relative links to ``<plots_dir>/<name>.png``)."""
     parts = []
     for b in blocks:
         if isinstance(b, Heading):
@@ -170,7 +170,7 @@ def render_markdown(blocks: Sequence[Block]) -> str:
         elif isinstance(b, Table):
             parts.append(md_table(b))
         else:
-            parts.append(f"![{b.alt}](plots/{b.name}.png)\n\n{b.caption}")
+            parts.append(f"![{b.alt}]({plots_dir}/{b.name}.png)\n\n{b.caption}")
     return "\n\n".join(parts) + "\n"
 
 
@@ -231,6 +231,10 @@ figure { margin: 14px 0 20px; }
 figure img { max-width: 100%; height: auto; display: block; }
 figcaption { color: #444; font-size: 13.5px; margin-top: 4px; }
 nav { font-size: 14px; }
+mark { background: #ffe08a; padding: 0 1px; border-radius: 2px; }
+td.quote { font-size: 13.5px; max-width: 620px; }
+.warn { color: #a33b00; font-weight: 600; }
+.okay { color: #2d6a2d; }
 """
 
 

@@ -98,25 +98,6 @@ def test_bad_input_is_one_line_error(model_dir, tmp_path, capsys):
     assert not (tmp_path / "t.parquet").exists()
 
 
-def test_summary_html_without_dates(model_dir, tmp_path):
-    from classify.tagging.summary import summary_html
-
-    out = tmp_path / "t.parquet"
-    tag(DUMPS[:1], out, model_dir=model_dir)
-    html = summary_html(out, tmp_path / "s.html").read_text()
-    assert "No post in the input has a date" in html
-
-
-def test_summary_html_with_dates_has_plot(model_dir, tmp_path):
-    from classify.tagging.summary import summary_html
-
-    dumpf = tmp_path / "d.jsonl"
-    dumpf.write_text("".join(json.dumps({"id": i, "date": f"2025-0{1 + i % 3}-1{i % 9}", "text": "BRICS summit. Rosatom nuclear plant."}) + "\n" for i in range(30)))
-    out = tmp_path / "t.parquet"
-    tag([dumpf], out, model_dir=model_dir)
-    assert "data:image/png;base64" in summary_html(out, tmp_path / "s.html").read_text()
-
-
 def test_runtime_onnx_refuses_a_baseline_model(model_dir, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     code = main([str(DUMPS[0]), "-o", str(tmp_path / "t.parquet"), "--model", str(model_dir), "--runtime", "onnx", "--no-progress"])
