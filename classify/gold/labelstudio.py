@@ -53,8 +53,8 @@ def labelling_config(codebook: Codebook | None = None) -> str:
     q = quoteattr
     lines = ["<View>",
              '  <Style>.lsf-paragraphs__phrase { font-size: 15px; }</Style>',
-             '  <Header value="Post $post_id ($lang, $source)" size="4"/>',
-             f'  <Paragraphs name="{OBJECT}" value="$paragraphs" layout="dialogue" nameKey="n" textKey="text"/>',
+             '  <Header value="$title" size="5"/>',
+             f'  <Paragraphs name="{OBJECT}" value="$paragraphs" nameKey="n" textKey="text"/>',
              '  <Header value="Frames: select text in a paragraph, then the frame (that paragraph is its evidence)" size="5"/>',
              f'  <ParagraphLabels name="{FRAMES}" toName="{OBJECT}" choice="multiple">']
     for k, lid in enumerate(cb.frames):
@@ -69,7 +69,7 @@ def labelling_config(codebook: Codebook | None = None) -> str:
               f'  <Choices name="{STANCE}" toName="{OBJECT}" choice="single-radio" showInline="true" required="true">']
     lines += [f"    <Choice value={q(lid)} hint={q(_hint(cb.label(lid)))}/>" for lid in cb.stances]
     lines += ["  </Choices>",
-              f'  <TextArea name="{NOTES}" toName="{OBJECT}" placeholder="Notes: borderline calls and why" '
+              f'  <TextArea name="{NOTES}" toName="{OBJECT}" placeholder="Notes: borderline calls and why (Shift+Enter or Add to keep them)" '
               'rows="2" maxSubmissions="1" editable="true"/>',
               f"  <Collapse><Panel value={q(f'Codebook {cb.version}: definitions')}>"]
     for task in ("topics", "frames", "stance_west"):
@@ -202,12 +202,13 @@ def preannotator(model_dir: str | Path | None, codebook: Codebook | None = None)
     model = load_model(model_dir)
     card = model.card_
     stamp = str(card.get("date") or "")[:19]
-    return model, f"{card.get('kind', model.kind)} {Path(model_dir).name} {stamp} codebook-{cb.version}".replace("  ", " ")
+    kind, name = str(card.get("kind", model.kind)), Path(model_dir).name
+    return model, " ".join(x for x in (kind, name if name != kind else "", stamp, f"codebook-{cb.version}") if x)
 
 
 def _region(k: int, text: str, frame: str, score: float) -> dict[str, Any]:
     return {"id": f"{frame[:6]}{k}", "from_name": FRAMES, "to_name": OBJECT, "type": "paragraphlabels",
-            "value": {"start": k, "end": k, "startOffset": 0, "endOffset": len(text), "text": text,
+            "value": {"start": str(k), "end": str(k), "startOffset": 0, "endOffset": len(text), "text": text,
                       "paragraphlabels": [frame]}, "score": round(float(score), 4)}
 
 
@@ -255,7 +256,9 @@ def make_tasks(posts: Iterable[dict[str, Any]], model: Any = None, model_version
     posts = list(posts)
     tasks = []
     for p in posts:
-        data = {"post_id": p["post_id"], "lang": p.get("lang") or "und", "source": p.get("source") or "",
+        where = ", ".join(str(x) for x in (p.get("lang"), p.get("source"), p.get("channel"), p.get("date")) if x)
+        data = {"post_id": p["post_id"], "title": f"Post {p['post_id']} ({where})",
+                "lang": p.get("lang") or "und", "source": p.get("source") or "",
                 "channel": p.get("channel"), "date": p.get("date"),
                 "paragraphs": [{"n": f"[{k}]", "text": t} for k, t in enumerate(p["paragraphs"])],
                 "classify": {"kind": TASK_KIND, "codebook_version": cb.version, "round": round_name}}

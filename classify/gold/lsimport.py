@@ -99,11 +99,14 @@ def pass_record(task: dict[str, Any], ann: dict[str, Any], annotator: str, cb: C
         elif name == NOTES:
             notes += [t for t in value.get("text") or [] if str(t).strip()]
         elif name == FRAMES:
-            lo, hi = _index(value.get("start"), where), _index(value.get("end"), where)
+            lo, hi = sorted((_index(value.get("start"), where), _index(value.get("end"), where)))
+            if lo < 0 or hi >= n_par:
+                _fail(where, f"frame region on paragraphs {lo}-{hi}: paragraph {hi if hi >= n_par else lo} does not exist "
+                      f"(the post has paragraphs 0-{n_par - 1})")
             for f in value.get("paragraphlabels") or []:
                 if f not in cb.frames:
                     _fail(where, f"unknown frame {f!r}; the codebook's frames are {', '.join(cb.frames)}")
-                evidence.setdefault(f, set()).update(range(min(lo, hi), max(lo, hi) + 1))
+                evidence.setdefault(f, set()).update(range(lo, hi + 1))
     if stance is None:
         _fail(where, "no stance_west chosen; the annotation is incomplete (submit it with a stance)")
     frames = [f for f in cb.frames if f in evidence]
