@@ -102,23 +102,23 @@ class LabelStudioServer:
 
     def stop(self) -> None:
         """SIGTERM to the server's process group, SIGKILL after 20 s; then check none of it is left."""
-        if self.proc is not None and self.proc.poll() is None or self._group_alive():
+        if self.proc is not None and self.proc.poll() is None or self.alive():
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             deadline = time.monotonic() + 20
-            while self._group_alive() and time.monotonic() < deadline:
+            while self.alive() and time.monotonic() < deadline:
                 self.proc.poll()
                 time.sleep(0.2)
-            if self._group_alive():
+            if self.alive():
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
         if self.proc is not None:
             self.proc.poll()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def _group_alive(self) -> bool:
+    def alive(self) -> bool:
         if self.proc is None:
             return False
         self.proc.poll()  # reap the leader if it has exited

@@ -85,7 +85,7 @@ def test_round_trip_through_a_real_label_studio(tmp_path, tiny_model, capsys):
         export.write_bytes(b"".join(ls.projects.exports.download_sync(id=project.id, export_type="JSON", download_all_tasks=True)))
     finally:
         server.stop()
-    assert not server._group_alive(), "the Label Studio process group is still running"
+    assert not server.alive(), "the Label Studio process group is still running"
 
     assert main(["labelstudio", "import", str(export), "--annotator", "a", "--round", "r1", "--rounds", str(rounds)]) == 0
     assert "wrote 1 annotations of a" in capsys.readouterr().out
