@@ -28,6 +28,10 @@ def _round_posts_for_tasks(posts: list[dict] | None, name: str, root: Path, spli
         if missing:
             raise InputError(f"{root / name}/posts.jsonl: post {missing[0]} (and {len(missing) - 1} more) is not in round "
                              f"{name}; choose a new --round name for new posts")
+        changed = [p["post_id"] for p in posts if list(given[p["post_id"]]["paragraphs"]) != p["paragraphs"]]
+        if changed:
+            raise InputError(f"{root / name}/posts.jsonl: post {changed[0]} has other paragraphs in the round than in the "
+                             "input; evidence numbers would not match; make the tasks from the round (--round alone)")
         return posts, f"{len(posts)} posts of round {name}"
     if posts is None:
         raise InputError(f"{root / name}: no such round; give the posts to label (a queue file) to create it")

@@ -135,6 +135,9 @@ def test_tasks_make_the_round_then_refuse_posts_outside_it(tmp_path, sample, cap
     assert main(["labelstudio", "tasks", str(other), "--round", "r9", "--rounds", str(rounds), "-o", str(tmp_path / "t3.json")]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"post {sample[5]['post_id']}" in err and "not in round r9" in err
+    edited = write_queue(tmp_path / "q3.jsonl", [{**sample[0], "paragraphs": ["other text"]}])
+    assert main(["labelstudio", "tasks", str(edited), "--round", "r9", "--rounds", str(rounds), "-o", str(tmp_path / "t5.json")]) == 3
+    assert "has other paragraphs in the round" in capsys.readouterr().err
     # a new round may not take posts already given out in r9
     assert main(["labelstudio", "tasks", str(other), "--round", "r10", "--rounds", str(rounds), "-o", str(tmp_path / "t4.json")]) == 3
     assert "already in a round" in capsys.readouterr().err and not (rounds / "r10").exists()
