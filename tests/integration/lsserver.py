@@ -13,12 +13,19 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 EMAIL, PASSWORD = "annotator@example.org", "classify-test-pass-1"
 START_TIMEOUT = 240.0
+
+
+def executable() -> str | None:
+    """``label-studio`` of this Python's environment, else the one on PATH (``None``: not installed)."""
+    here = Path(sys.executable).parent / "label-studio"
+    return str(here) if here.exists() else shutil.which("label-studio")
 
 
 def free_port() -> int:
@@ -30,8 +37,8 @@ def free_port() -> int:
 class LabelStudioServer:
     """``label-studio start`` in its own process group and data folder; use as a context manager."""
 
-    def __init__(self, executable: str = "label-studio") -> None:
-        self.executable = executable
+    def __init__(self, program: str | None = None) -> None:
+        self.executable = program or executable() or "label-studio"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.folder = Path(tempfile.mkdtemp(prefix="classify-labelstudio-"))

@@ -5,7 +5,6 @@ pass that equals what was posted; the server is stopped by its process group."""
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -42,9 +41,10 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 def test_round_trip_through_a_real_label_studio(tmp_path, tiny_model, capsys):
-    if shutil.which("label-studio") is None:
+    from lsserver import LabelStudioServer, executable
+
+    if executable() is None:
         pytest.skip("label-studio is not installed: pip install -e '.[annotate]'")
-    from lsserver import LabelStudioServer
 
     t0 = time.monotonic()
     rounds = tmp_path / "rounds"
