@@ -7,6 +7,10 @@
     python -m classify.labels validate                          # gold against codebook, corpus and rounds
     python -m classify.labels stats                             # label counts per split, source, language
     python -m classify.labels export --format hf OUT            # the gold as a Hugging Face dataset
+    python -m classify.labels labelstudio config -o ls.xml       # Label Studio labelling config from the codebook
+    python -m classify.labels labelstudio tasks queue.jsonl --round r2 -o tasks.json   # tasks + pre-annotations
+    python -m classify.labels labelstudio import export.json --annotator a --round r2  # export -> passes/a.jsonl
+    python -m classify.labels check                             # likely label errors in the gold (cleanlab)
 
 Files (JSON Lines, one object per line; label ids as in labels/codebook.yaml):
 
@@ -14,7 +18,8 @@ Files (JSON Lines, one object per line; label ids as in labels/codebook.yaml):
                                            the posts were chosen, source, seed
   labels/rounds/<round>/posts.jsonl        the posts as annotators saw them (numbered paragraphs)
   labels/rounds/<round>/passes/a.jsonl, b.jsonl   two independent passes: post_id, topics, frames,
-                                           stance_west, evidence {frame: [paragraph numbers]}, notes
+                                           stance_west, evidence {frame: [paragraph numbers]}, notes,
+                                           lead_time (seconds, from Label Studio)
   labels/rounds/<round>/adjudication.jsonl one decision per disagreement: post_id, field, label, a, b,
                                            decision, reason
   labels/gold.jsonl                        every round's adjudicated labels with each post's text,
@@ -129,6 +134,39 @@ def _cmd_export(args: Any) -> int:
     return 0
 
 
+def _cmd_ls_config(args: Any) -> int:
+    from .gold.labelstudio import check_config, labelling_config
+
+    xml = labelling_config()
+    problems = check_config(xml)
+    if problems:
+        raise InputError(f"the generated config is not valid for Label Studio: {problems[0]}")
+    atomic_write_text(args.out, xml)
+    print(f"wrote {args.out}: paste it in Label Studio (project > Settings > Labeling Interface > Code)")
+    return 0
+
+
+def _cmd_ls_tasks(args: Any) -> int:
+    from .gold.annotate import tasks_command
+
+    print(tasks_command(args.input, args.out, args.round, args.rounds, args.split, args.model, args.no_predictions))
+    return 0
+
+
+def _cmd_ls_import(args: Any) -> int:
+    from .gold.annotate import import_command
+
+    print(import_command(args.export, args.annotator, args.round, args.rounds, args.out, args.posts, args.user))
+    return 0
+
+
+def _cmd_check(args: Any) -> int:
+    from .gold.check import check_command
+
+    print(check_command(args.gold, args.model, args.round, args.rounds, args.out, args.folds, args.seed))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m classify.labels`` parser (the module docstring is its help)."""
     parser = make_parser("python -m classify.labels", __doc__)
@@ -177,7 +215,49 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("out", type=Path, help="folder to create")
     ex.add_argument("--format", choices=("hf",), default="hf", help="hf: datasets.DatasetDict.save_to_disk")
     ex.add_argument("--gold", type=Path, default=GOLD, help="gold file")
+    _annotation_commands(command)
     return parser
+
+
+def _annotation_commands(command) -> None:
+    """``labelstudio config|tasks|import`` and ``check`` (the annotation loop, README)."""
+    ls = command("labelstudio", "Label Studio: labelling config, tasks with pre-annotations, export to a pass", None)
+    lsub = ls.add_subparsers(dest="ls_cmd", required=True, metavar="STEP")
+
+    def step(name: str, help_: str, func) -> argparse.ArgumentParser:
+        p = lsub.add_parser(name, help=help_, description=help_, formatter_class=ls.formatter_class)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks instead of one-line errors")
+        p.add_argument("--rounds", type=Path, default=ROUNDS, help="folder of the annotation rounds")
+        p.set_defaults(func=func)
+        return p
+
+    c = step("config", "write the labelling config (XML) generated from labels/codebook.yaml", _cmd_ls_config)
+    c.add_argument("-o", "--out", type=Path, default=Path("labelstudio-config.xml"), help="file to write")
+    t = step("tasks", "write Label Studio tasks (JSON) for posts, with the model's labels as pre-annotations", _cmd_ls_tasks)
+    t.add_argument("input", type=Path, nargs="?", default=None,
+                   help="posts: a queue (labels queue -o queue.jsonl), an ingested table (.parquet/.csv/.jsonl) "
+                        "or a round's posts.jsonl; omit it with --round to use that round's posts")
+    t.add_argument("-o", "--out", type=Path, required=True, help="tasks file to write (import it in Label Studio)")
+    t.add_argument("--round", default=None, help="the round the tasks belong to: created from INPUT (how: queue) when it "
+                   "does not exist yet, else every post must be in it")
+    t.add_argument("--split", choices=("train", "test"), default="train", help="split of a round created here")
+    t.add_argument("--model", type=Path, default=None, help="model folder for the pre-annotations (default: the codebook's cue rule)")
+    t.add_argument("--no-predictions", action="store_true", help="tasks without pre-annotations")
+    i = step("import", "turn a Label Studio JSON export into a validated pass file", _cmd_ls_import)
+    i.add_argument("export", type=Path, help="the project exported as JSON (Export > JSON)")
+    i.add_argument("--annotator", required=True, help="pass name: writes passes/NAME.jsonl (a and b for a round's two passes)")
+    i.add_argument("--round", default=None, help="the round: posts checked against its posts.jsonl, pass written in its folder")
+    i.add_argument("-o", "--out", type=Path, default=None, help="pass file to write (default: labels/rounds/ROUND/passes/NAME.jsonl)")
+    i.add_argument("--posts", type=Path, default=None, help="without --round: posts file to check the tasks against")
+    i.add_argument("--user", default=None, help="keep only this Label Studio user's annotations (e-mail or id)")
+    k = command("check", "likely label errors in the gold from out-of-fold probabilities (cleanlab), for adjudication", _cmd_check)
+    k.add_argument("--gold", type=Path, default=GOLD, help="gold file")
+    k.add_argument("--model", type=Path, default=None,
+                   help="model folder whose heldout.parquet gives the out-of-fold probabilities (default: cross-validate the baseline)")
+    k.add_argument("--round", default=None, help="also write the round's issues as the check section of its disagreements.jsonl")
+    k.add_argument("-o", "--out", type=Path, default=None, help="also write every issue as JSONL rows here")
+    k.add_argument("--folds", type=int, default=5, help="cross-validation folds (without heldout.parquet)")
+    k.add_argument("--seed", type=int, default=0, help="seed of the folds")
 
 
 def main(argv: list[str] | None = None) -> int:

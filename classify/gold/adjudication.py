@@ -69,6 +69,8 @@ def _decisions(path: Path, cb: Codebook) -> dict[tuple, dict]:
     for r in read_jsonl(path, ADJUDICATION_FIELDS):
         where = f"{path}:line {r['_line']}"
         f, d = r["field"], r["decision"]
+        if r.get("section") == "check" and d is None:  # a `labels check` flag left as it is
+            continue
         if f in LABEL_TASKS and (r["label"] not in cb.labels(f) or not isinstance(d, bool)):
             raise InputError(f"{where}: a {f} decision needs a codebook label and decision true or false")
         if f == "stance_west" and d not in cb.stances:
@@ -156,26 +158,27 @@ def _translation_groups(path: Path) -> dict[str, str]:
 
 
 def _merge(pid: str, ra: dict, rb: dict, decisions: dict[tuple, dict], cb: Codebook, adj_path: Path) -> dict:
-    """Labels and evidence of one post from two passes and the decisions on their disagreements."""
+    """Labels and evidence of one post from two passes and the decisions on their disagreements
+    (and on labels both gave that ``labels check`` flagged)."""
     rec: dict[str, Any] = {}
     for task in LABEL_TASKS:
         chosen = []
         for lid in cb.labels(task):
-            if (lid in ra[task]) == (lid in rb[task]):
+            d = decisions.get((pid, task, lid))  # also where A and B agree: a `labels check` decision
+            if (lid in ra[task]) == (lid in rb[task]) and d is None:
                 if lid in ra[task]:
                     chosen.append(lid)
                 continue
-            d = decisions.get((pid, task, lid))
             if d is None:
                 raise InputError(f"{adj_path}: no decision for post {pid}, {task} {lid} (A and B disagree); "
                                  "run `python -m classify.labels adjudicate-sheet` and decide it")
             if d["decision"]:
                 chosen.append(lid)
         rec[task] = chosen
-    if ra["stance_west"] == rb["stance_west"]:
+    d = decisions.get((pid, "stance_west", None))
+    if ra["stance_west"] == rb["stance_west"] and d is None:
         rec["stance_west"] = ra["stance_west"]
     else:
-        d = decisions.get((pid, "stance_west", None))
         if d is None:
             raise InputError(f"{adj_path}: no decision for post {pid}, stance_west (A {ra['stance_west']}, B {rb['stance_west']})")
         rec["stance_west"] = d["decision"]

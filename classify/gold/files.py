@@ -98,6 +98,11 @@ def check_labels(row: dict, cb: Codebook, where: str) -> list[str]:
         problems += _check_ids(row.get(task), task, cb, where)
     if row.get("stance_west") not in cb.stances:
         problems.append(f"{where}: stance_west must be one of {', '.join(cb.stances)}, got {row.get('stance_west')!r}")
+    lead = row.get("lead_time", 0)  # seconds the annotator spent (Label Studio's lead_time)
+    if isinstance(lead, bool) or not isinstance(lead, (int, float)) or lead < 0:
+        problems.append(f"{where}: lead_time must be a number of seconds >= 0, got {lead!r}")
+    if not isinstance(row.get("notes", ""), str):
+        problems.append(f"{where}: notes must be a string, got {type(row.get('notes')).__name__}")
     return problems
 
 

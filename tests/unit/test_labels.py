@@ -305,6 +305,30 @@ def test_build_gold_needs_every_decision(tmp_path, cb):
         build_gold(rounds, corpus_frame(), tmp_path / "none.json", codebook=cb)
 
 
+def test_check_decisions_override_labels_both_passes_gave(tmp_path, cb):
+    """A `labels check` row decided in adjudication.jsonl changes a label A and B agreed on; an undecided one is ignored."""
+    rounds = tmp_path / "rounds"
+    folder = make_round(rounds)
+    (folder / "passes").mkdir()
+    make_passes(folder / "passes")
+    decisions = [
+        {"post_id": "p1", "field": "frames", "label": "reliable_partnership", "decision": True, "reason": ""},
+        {"post_id": "p3", "field": "topics", "label": "energy", "decision": False, "reason": ""},
+        {"post_id": "p3", "field": "frames", "label": "sanctions_illegitimate", "decision": True, "reason": ""},
+        {"post_id": "p3", "field": "stance_west", "label": None, "decision": "against", "reason": ""},
+        {"section": "check", "post_id": "p2", "field": "topics", "label": "brics", "decision": False, "reason": "a list"},
+        {"section": "check", "post_id": "p4", "field": "frames", "label": "peace_and_dialogue", "decision": True,
+         "evidence": [0], "reason": "calm"},
+        {"section": "check", "post_id": "p4", "field": "stance_west", "label": None, "decision": "favor", "reason": ""},
+        {"section": "check", "post_id": "p1", "field": "topics", "label": "cyber", "decision": None, "reason": ""},
+    ]
+    write_jsonl(folder / "adjudication.jsonl", decisions)
+    by_id = {r["post_id"]: r for r in build_gold(rounds, corpus_frame(), tmp_path / "none.json", codebook=cb)}
+    assert by_id["p2"]["topics"] == [] and by_id["p1"]["topics"] == ["cyber"]
+    assert (by_id["p4"]["frames"], by_id["p4"]["evidence"], by_id["p4"]["stance_west"]) == (
+        ["peace_and_dialogue"], {"peace_and_dialogue": [0]}, "favor")
+
+
 def test_validate_checks_the_rounds(tmp_path, gold_path, cb):
     rounds = tmp_path / "rounds"
     make_round(rounds)
