@@ -1,6 +1,7 @@
 """The labelled subset: annotation rounds, agreement, adjudication, the gold file and its checks.
 
     python -m classify.labels sample --source ria -n 120 --seed 21 --round test-ria   # a random round
+    python -m classify.labels queue -n 60 --source ria -o queue.jsonl --round q-ria   # active-learning picks
     python -m classify.labels agreement --round test-ria      # rounds/test-ria/AGREEMENT.md from its passes
     python -m classify.labels adjudicate-sheet --round test-ria   # every A/B disagreement, to decide
     python -m classify.labels gold                              # labels/gold.jsonl from every round
@@ -113,6 +114,52 @@ def _cmd_stats(args: Any) -> int:
     return 0
 
 
+def _cmd_queue(args: Any) -> int:
+    from .gold.files import load_gold, split_of
+    from .gold.queue import build_queue, encoder_embedder
+    from .gold.rounds import given_groups, round_records, write_round
+    from .gold.sources import load_corpus, representatives
+    from .io.tables import read_table
+
+    corpus = read_table(args.corpus) if args.corpus else load_corpus()
+    missing = {"post_id", "dup_group", "paragraphs", "lang", "empty_text"} - set(corpus.columns)
+    if missing:
+        raise InputError(f"{args.corpus}: not an ingested corpus (no column {', '.join(sorted(missing))}); run classify.ingest first")
+    if "source_name" not in corpus.columns:
+        corpus["source_name"] = corpus["source"]
+    cand = representatives(corpus)
+    cand = cand[~cand["dup_group"].astype(str).isin(given_groups(args.rounds))]
+    if args.source:
+        cand = cand[cand["source_name"] == args.source]
+    gold = load_gold(args.gold)
+    model = _queue_model(args.model, split_of(gold, "train"))
+    weights = dict(zip(("rare", "disagreement", "uncertainty", "diversity"), args.weights))
+    recs = build_queue(cand, gold, model, args.n, encoder_embedder(args.encoder), round_records, weights=weights,
+                       near_duplicate=args.near_duplicate)
+    if len(recs) < args.n:
+        print(f"warning: only {len(recs)} of {args.n} picks: the other candidates are near-duplicates of labelled or "
+              f"picked posts (cosine >= {args.near_duplicate}; see --near-duplicate)", file=sys.stderr)
+    atomic_write_text(args.out, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in recs))
+    counts = {s: sum(r["scores"]["strategy"] == s for r in recs) for s in weights}
+    print(f"wrote {len(recs)} picks to {args.out} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    if args.round:
+        meta = {"split": "train", "how": "queue", "source": args.source, "weights": weights,
+                "model": str(args.model or "baseline fit on the gold's train split"), "note": args.note}
+        print(f"started round {args.round} in {write_round(args.round, recs, meta, args.rounds)}")
+    return 0
+
+
+def _queue_model(path: Path | None, train: Any) -> Any:
+    """The model whose probabilities score candidates: a saved one, or a baseline fit on the train split."""
+    if path:
+        from .learners import load_model
+
+        return load_model(path)
+    from .learners.baseline.model import BaselineModel
+
+    return BaselineModel().fit(train, train)
+
+
 def _cmd_sample(args: Any) -> int:
     from .gold.rounds import given_groups, random_sample, round_records, write_round
     from .gold.sources import load_corpus
@@ -203,6 +250,21 @@ def build_parser() -> argparse.ArgumentParser:
     st = command("stats", "label counts and co-occurrence of the gold file, per language", _cmd_stats)
     st.add_argument("--gold", type=Path, default=GOLD, help="gold file")
     st.add_argument("--out", type=Path, default=None, help="also write the statistics as Markdown here")
+    q = command("queue", "the next posts to label: rare labels, model-rule disagreement, uncertainty, diversity", _cmd_queue)
+    q.add_argument("corpus", type=Path, nargs="?", default=None,
+                   help="an ingested corpus table (default: ingest the sources of data/sources.yaml)")
+    q.add_argument("-n", type=int, required=True, help="posts to pick")
+    q.add_argument("-o", "--out", type=Path, required=True, help="queue file to write (JSONL: post, reason, scores)")
+    q.add_argument("--source", default=None, help="pick only from this source (source name, or file name for a corpus table)")
+    q.add_argument("--model", type=Path, default=None, help="model folder (default: a baseline fit on the gold's train split)")
+    q.add_argument("--encoder", type=Path, default=None, help="encoder folder for the diversity embeddings (default: e5-small)")
+    q.add_argument("--weights", type=float, nargs=4, default=[0.4, 0.2, 0.2, 0.2], metavar=("RARE", "DISAGREE", "UNSURE", "DIVERSE"),
+                   help="share of the picks per strategy")
+    q.add_argument("--near-duplicate", type=float, default=0.95,
+                   help="embedding cosine at or above which a candidate counts as a copy of a labelled or picked post")
+    q.add_argument("--gold", type=Path, default=GOLD, help="gold file (labelled posts; its train split fits the default model)")
+    q.add_argument("--round", default=None, help="also start this round (train split) with the picks")
+    q.add_argument("--note", default="", help="why the round was drawn (kept in round.json)")
     sm = command("sample", "start a round with a uniform random sample of one source's unlabelled posts", _cmd_sample)
     sm.add_argument("--source", required=True, help="source name in data/sources.yaml (e.g. dipromats, ria)")
     sm.add_argument("-n", type=int, required=True, help="posts to draw")

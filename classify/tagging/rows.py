@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import InputError
 from ..learners.base import Model
 
 OUTPUT_COLUMNS = ("post_id", "message_id", "source", "locator", "date", "channel", "lang", "topics", "frames",
@@ -216,4 +217,7 @@ def read_tags(path: str | Path) -> pd.DataFrame:
     else:
         with path.open(encoding="utf-8") as fh:
             records = [json.loads(line) for line in fh if line.strip()]
+    missing = [c for c in ("post_id", "topics", "frames", "stance_west") if records and c not in records[0]]
+    if missing:
+        raise InputError(f"{path}: not a tag output (missing {', '.join(missing)}); give the -o of `python -m classify.tag`")
     return pd.DataFrame(decode_records(records), columns=list(OUTPUT_COLUMNS))

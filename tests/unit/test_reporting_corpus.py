@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from classify.codebook import Codebook
@@ -13,7 +12,7 @@ from classify.errors import InputError
 from classify.learners.cues import CueMatcher
 from classify.reporting.corpus import choose_period, load_corpus, parse_dates, period_label
 from classify.reporting.evidence import cooccurrence, cue_spans, top_quotes
-from classify.tagging.rows import to_frame
+from classify.tagging.rows import text_lines, to_table
 
 
 def tag_rows(n: int = 6, dated: bool = True) -> list[dict]:
@@ -35,7 +34,7 @@ def tag_rows(n: int = 6, dated: bool = True) -> list[dict]:
 @pytest.fixture
 def tags_file(tmp_path):
     path = tmp_path / "tags.parquet"
-    to_frame(tag_rows()).to_parquet(path, index=False)
+    pq.write_table(to_table(tag_rows()), path)
     return path
 
 
@@ -55,13 +54,9 @@ def test_load_corpus_counts_and_matrices(tags_file):
 
 def test_jsonl_and_csv_tags_read_the_same(tmp_path, tags_file):
     cb = Codebook.load()
-    frame = to_frame(tag_rows())
-    frame.to_csv(tmp_path / "t.csv", index=False)
-    with (tmp_path / "t.jsonl").open("w") as fh:
-        for rec in frame.to_dict("records"):
-            for col in ("topics", "frames", "scores", "stance_scores", "evidence"):
-                rec[col] = json.loads(rec[col])
-            fh.write(json.dumps(rec) + "\n")
+    table = to_table(tag_rows())
+    (tmp_path / "t.csv").write_text("".join(text_lines(table, ".csv", header=True)))
+    (tmp_path / "t.jsonl").write_text("".join(text_lines(table, ".jsonl", header=False)))
     a = load_corpus([tags_file], cb)
     for other in ("t.csv", "t.jsonl"):
         b = load_corpus([tmp_path / other], cb)

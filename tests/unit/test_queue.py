@@ -1,0 +1,67 @@
+"""The active-learning queue: quotas, near-duplicate skipping, coreset diversity, and the command on real posts."""
+
+import json
+
+import numpy as np
+import pytest
+
+from classify.codebook import Codebook
+from classify.errors import ConfigError
+from classify.gold.queue import QueueScores, pick, strategy_quotas, strategy_scores
+from classify.learners.base import Probas
+
+
+def unit(v):
+    v = np.asarray(v, float)
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def test_quotas_add_up_and_follow_weights():
+    q = strategy_quotas(11, {"rare": 0.4, "disagreement": 0.2, "uncertainty": 0.2, "diversity": 0.2})
+    assert sum(q.values()) == 11 and q["rare"] >= 4
+    with pytest.raises(ConfigError):
+        strategy_quotas(5, {"rare": -1.0})
+
+
+def test_near_duplicates_of_a_pick_or_a_labelled_post_are_skipped():
+    emb = unit([[1, 0, 0], [1, 0.01, 0], [0, 1, 0], [0, 0, 1]])
+    labelled = unit([[0, 0.01, 1]])  # candidate 3 is a near-duplicate of a labelled post
+    scores = QueueScores(rare=np.array([0.9, 0.8, 0.1, 0.95]), disagreement=np.zeros(4), uncertainty=np.zeros(4))
+    picks = pick(scores, emb, labelled, 2, {"rare": 1.0})
+    assert picks == [(0, "rare"), (2, "rare")]  # 3 is blocked (labelled twin), 1 is 0's twin
+
+
+def test_diversity_picks_the_post_farthest_from_the_labelled_ones():
+    emb = unit([[1, 0.1, 0], [0.9, 0.3, 0], [0, 0, 1]])
+    scores = QueueScores(rare=np.zeros(3), disagreement=np.zeros(3), uncertainty=np.zeros(3))
+    assert pick(scores, emb, unit([[1, 0, 0]]), 1, {"diversity": 1.0}) == [(2, "diversity")]
+
+
+def test_scores_see_rare_labels_from_the_rule_and_disagreement():
+    cb = Codebook.load()
+    nt, nf, ns = len(cb.topics), len(cb.frames), len(cb.stances)
+    model = Probas(np.zeros((2, nt)), np.zeros((2, nf)), np.tile(np.eye(ns)[0], (2, 1)))
+    rule = Probas(np.zeros((2, nt)), np.zeros((2, nf)), np.tile(np.eye(ns)[0], (2, 1)))
+    rule.topics[1, cb.topics.index("brics")] = 1.0
+    th = {"topics": np.full(nt, 0.5), "frames": np.full(nf, 0.5)}
+    s = strategy_scores(model, rule, cb, th)
+    assert s.rare.tolist() == [0.0, 1.0] and s.rare_label[1] == "brics"
+    assert s.disagreement[1] > s.disagreement[0] == 0
+    with pytest.raises(ConfigError, match="not in the codebook"):
+        strategy_scores(model, rule, cb, th, rare=("no_such_label",))
+
+
+@pytest.mark.slow
+def test_queue_command_on_real_pool_posts(tmp_path, tiny_encoder):
+    """Picks from real RIA posts: n records, each with a reason and scores, none already in a round."""
+    from classify.gold.rounds import given_groups
+    from classify.labels import main
+
+    out = tmp_path / "q.jsonl"
+    assert main(["queue", "-n", "8", "--source", "ria", "-o", str(out), "--encoder", str(tiny_encoder),
+                 "--near-duplicate", "1.01"]) == 0  # a random tiny encoder makes every post look alike
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(recs) == 8 and len({r["post_id"] for r in recs}) == 8
+    assert all(r["reason"] and r["source_name"] == "ria" for r in recs)
+    assert {r["scores"]["strategy"] for r in recs} == {"rare", "disagreement", "uncertainty", "diversity"}
+    assert not {r["dup_group"] for r in recs} & given_groups()
