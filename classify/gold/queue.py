@@ -105,6 +105,7 @@ def pick(scores: QueueScores, emb: np.ndarray, labelled_emb: np.ndarray, n: int,
 
 def coreset(emb: np.ndarray, labelled_emb: np.ndarray, picked: list[int], blocked: np.ndarray, k: int) -> list[int]:
     """``k`` candidates by small-text's greedy coreset, with labelled and picked posts as the covered set."""
+    # Euclidean distance on unit vectors orders like cosine, without arccos of rounding-error values above 1.
     from small_text.query_strategies.coresets import greedy_coreset
 
     free = np.flatnonzero(~blocked)
@@ -118,7 +119,7 @@ def coreset(emb: np.ndarray, labelled_emb: np.ndarray, picked: list[int], blocke
         if k <= 0 or not len(free):
             return head
     x = np.vstack([emb[free], covered_emb])
-    chosen = greedy_coreset(x, np.arange(len(free)), np.arange(len(free), len(x)), k, normalized=True)
+    chosen = greedy_coreset(x, np.arange(len(free)), np.arange(len(free), len(x)), k, distance_metric="euclidean")
     return head + [int(free[j]) for j in chosen]
 
 
