@@ -26,6 +26,7 @@ from .errors import ConfigError
 from .evaluate import load_config
 from .evaluation.crossval import HEADLINE, data_sha256, make_factory, post_groups
 from .evaluation.protocol import DEFAULT_GOLD, evaluate
+from .io.tables import write_table
 
 
 def available_kinds() -> tuple[str, ...]:
@@ -64,10 +65,11 @@ def train(gold_path: str | Path = DEFAULT_GOLD, out_dir: str | Path = "models", 
     codebook = Codebook.load()
     gold = split_of(load_gold(gold_path), "train")  # the test split is scored, never trained or tuned on
     result = TrainResult()
+    heldout: dict[str, Any] = {}
     if evaluate_first:
         kinds = [*models, "cue_rule"] if "cue_rule" not in models else models
         result.metrics = evaluate(gold_path, models=kinds, folds=folds, repeats=repeats, seed=seed, configs=configs,
-                                  out_dir=eval_dir, progress=progress)
+                                  out_dir=eval_dir, progress=progress, frames_out=heldout)
     sha = data_sha256(Path(gold_path))
     for kind in models:
         if progress:
@@ -84,6 +86,8 @@ def train(gold_path: str | Path = DEFAULT_GOLD, out_dir: str | Path = "models", 
                 "protocol": f"{proto['folds']}-fold x {proto['repeats']} repeats, grouped by duplicate/translation group, 95% bootstrap intervals",
                 **{f"{t} {HEADLINE[t]}": {"mean": m[t]["mean"], "ci": m[t]["ci"], "sd": m[t]["fold_sd"]} for t in HEADLINE}}
         result.model_dirs[kind] = model.save(Path(out_dir) / kind)
+        if kind in heldout:  # held-out predictions: the corpus report's error rates, labels check's probabilities
+            write_table(heldout[kind], result.model_dirs[kind] / "heldout.parquet")
     if result.metrics:
         ranking = [k for k in result.metrics["ranking"] if k in models]
         result.best = ranking[0] if ranking else models[0]

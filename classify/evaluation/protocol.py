@@ -25,6 +25,7 @@ from ..errors import check_int
 from ..learners.base import gold_targets
 from . import metrics as M
 from .crossval import HEADLINE, OOF, cross_validate, data_sha256, make_factory, post_groups, task_stat
+from .heldout import heldout_frame, loso_splits, paired, predict_splits, slice_metrics, subset
 from .scores import model_metrics, predictions_frame, worst_errors
 from .transfer import DEFAULT_TRANSLATIONS, english_only, load_translations, transfer_metrics
 
@@ -38,7 +39,8 @@ N_BOOT = 1000
 def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("baseline", "transformer", "cue_rule"),
              folds: int = 5, repeats: int = 2, seed: int = 0, configs: dict[str, dict] | None = None,
              out_dir: str | Path | None = "eval", progress: bool = False, n_boot: int = N_BOOT,
-             translations_path: str | Path | None = DEFAULT_TRANSLATIONS) -> dict[str, Any]:
+             translations_path: str | Path | None = DEFAULT_TRANSLATIONS,
+             frames_out: dict[str, pd.DataFrame] | None = None) -> dict[str, Any]:
     """Run the protocol for every model kind and write the report; returns the metrics dict.
 
     Parameters
@@ -55,17 +57,22 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
     translations_path : path or None
         Russian translations of English gold posts for the English-to-Russian transfer check
         (``english_only``); that part is skipped when ``None`` or absent.
+    frames_out : dict, optional
+        Filled with each kind's held-out predictions (``heldout_frame`` rows of the cv, loso and test protocols).
     """
     from ..gold.files import load_gold, split_of
 
     check_int("", "folds", folds, 2)
     check_int("", "repeats", repeats, 1)
     codebook = Codebook.load()
-    gold = split_of(load_gold(gold_path), "train")  # the test split is scored, never trained or tuned on
+    full = load_gold(gold_path)
+    gold = split_of(full, "train")  # the test split is scored, never trained or tuned on
+    test = split_of(full, "test")
     groups = post_groups(gold)
     weights = M.group_weights(groups, n_boot, seed)
     say = _printer(progress)
     oofs: dict[str, OOF] = {}
+    heldout: dict[str, dict[str, Any]] = {}
     transfer: dict[str, tuple[OOF, OOF, pd.DataFrame]] = {}
     translations = load_translations(translations_path) if translations_path else {}
     result: dict[str, Any] = {
@@ -94,6 +101,11 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
         if tt is not None:
             transfer[kind] = tt
         result["errors"] += worst_errors(gold, oofs[kind], codebook, kind)
+        say(f"{kind}: leave-one-source-out and the random test")
+        heldout[kind] = outside_scores(gold, test, factory, codebook, oofs[kind], n_boot, seed)
+    result["heldout"] = {kind: h["metrics"] for kind, h in heldout.items()}
+    result["heldout_paired"] = heldout_pairs(gold, test, heldout, codebook, n_boot, seed)
+    result["heldout_frames"] = {kind: h["frame"] for kind, h in heldout.items()}
     Yt, Yf, ys = gold_targets(gold, codebook)
     truth = {"topics": Yt, "frames": Yf, "stance_west": ys}
     kinds = list(oofs)
@@ -106,12 +118,50 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
     if transfer:
         result["translated_transfer"] = transfer_metrics(transfer, codebook, n_boot, seed)
     result["ranking"] = rank_models(result)
+    frames = result.pop("heldout_frames")
     if out_dir is not None:
         from .report import write_report
 
         run_dir = write_report(result, predictions_frame(gold, oofs, codebook), Path(out_dir))
         result["run_dir"] = str(run_dir)
+        for kind, frame in frames.items():
+            frame.to_parquet(run_dir / f"heldout_{kind}.parquet", index=False)
+    if frames_out is not None:
+        frames_out.update(frames)
     return result
+
+
+def outside_scores(train: pd.DataFrame, test: pd.DataFrame, factory: Callable[[], Any], codebook: Codebook, cv: OOF,
+                   n_boot: int, seed: int) -> dict[str, Any]:
+    """Leave-one-source-out on the train split and the shipped model's scores on the random test split."""
+    metrics: dict[str, Any] = {"loso": {}, "test": {}}
+    frames = [heldout_frame(train, subset(cv, np.arange(len(train))), codebook, "cv")]
+    splits = loso_splits(train)
+    if splits:
+        loso = predict_splits(train, factory, codebook, [(tr, te) for _, tr, te in splits])
+        metrics["loso"] = {s: slice_metrics(train.iloc[te], subset(loso, te), codebook, n_boot, seed)["summary"]
+                           for s, _, te in splits}
+        frames.append(heldout_frame(train, loso, codebook, "loso"))
+    if len(test):
+        both = pd.concat([train, test], ignore_index=True)
+        te = np.arange(len(train), len(both))
+        on_test = subset(predict_splits(both, factory, codebook, [(np.arange(len(train)), te)]), te)
+        for s, idx in test.groupby("source").indices.items():
+            metrics["test"][s] = slice_metrics(test.iloc[idx], subset(on_test, idx), codebook, n_boot, seed)["summary"]
+        metrics["test"]["all"] = slice_metrics(test, on_test, codebook, n_boot, seed)["summary"]
+        frames.append(heldout_frame(test, on_test, codebook, "test"))
+        metrics["_test_oof"] = on_test
+    return {"metrics": metrics, "frame": pd.concat(frames, ignore_index=True), "test_oof": metrics.pop("_test_oof", None)}
+
+
+def heldout_pairs(train: pd.DataFrame, test: pd.DataFrame, heldout: dict[str, dict[str, Any]], codebook: Codebook,
+                  n_boot: int, seed: int) -> dict[str, Any]:
+    """Each learned model minus the cue rule on the random test split (paired bootstrap)."""
+    if "cue_rule" not in heldout or heldout["cue_rule"]["test_oof"] is None:
+        return {}
+    ref = heldout["cue_rule"]["test_oof"]
+    return {f"{kind} - cue_rule": paired(test, h["test_oof"], ref, codebook, n_boot, seed)
+            for kind, h in heldout.items() if kind != "cue_rule" and h["test_oof"] is not None}
 
 
 def rank_models(result: dict[str, Any]) -> list[str]:

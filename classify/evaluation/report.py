@@ -49,6 +49,7 @@ from .report_tables import (
     cross_lingual_table,
     errors_tables,
     evidence_table,
+    heldout_table,
     model_name,
     model_order,
     paired_table,
@@ -193,6 +194,13 @@ def _intro(result: dict[str, Any], kinds: Sequence[str]) -> str:
     return text
 
 
+HELDOUT_NOTE = ("Left-out source: for each source of the train split, a model fit on the other sources scores it. "
+                "Random test split: the model fit on the whole train split (the shipped model) scores the random samples "
+                "drawn and labelled before any model change. Selection rule (stated before the runs): models are ranked "
+                "on cross-validation and left-out-source scores of the train split only; the random test split is "
+                "reported, never used to tune, set thresholds or choose. 95% group-bootstrap intervals in brackets.")
+
+
 def build(result: dict[str, Any], run: str) -> list[Block]:
     """All blocks of the report, in reading order (summary first, details after)."""
     kinds = model_order(result)
@@ -207,6 +215,13 @@ def build(result: dict[str, Any], run: str) -> list[Block]:
               Para("Difference = a − b on the headline metric, on the full data; positive favours a. "
                    "P(not better) = share of paired bootstrap resamples (the same group resamples for both models) in "
                    "which a − b ≤ 0: a value near 0 means a is reliably better, near 1 reliably worse.", cls="note")]
+    t = heldout_table(result)
+    if t:
+        b += [Heading("Sources and posts never trained on", 3, "heldout-heading"), t,
+              Para(HELDOUT_NOTE, cls="note")]
+    t = paired_table(result, "heldout_paired")
+    if t:
+        b += [Heading("Learned models against the cue rule on the random test split", 3, "heldout-paired-heading"), t]
     t = cross_lingual_table(result)
     if t:
         b += [Heading("Cross-lingual transfer", 3, "cross-lingual-heading"), t,

@@ -104,8 +104,8 @@ def summary_markdown(result: dict[str, Any], *, note: bool = True) -> str:
     return out + ("\n\n" + SUMMARY_NOTE if note else "")
 
 
-def paired_table(result: dict[str, Any]) -> Table | None:
-    paired = result.get("paired") or {}
+def paired_table(result: dict[str, Any], key: str = "paired") -> Table | None:
+    paired = result.get(key) or {}
     if not paired:
         return None
     head = headline(result, model_order(result))
@@ -121,6 +121,28 @@ def paired_table(result: dict[str, Any]) -> Table | None:
                          txt(f2(d.get("p_not_better")))])
     return Table(["models (a − b)", "task", "difference", "95% CI", "P(not better)"], rows, "llrrr",
                  anchor="paired", breaks=breaks)
+
+
+def heldout_table(result: dict[str, Any]) -> Table | None:
+    """Headline scores per model on each held-out source (leave-one-source-out) and on the random test split."""
+    held = result.get("heldout") or {}
+    kinds = [k for k in model_order(result) if k in held]
+    if not kinds:
+        return None
+    head = headline(result, kinds)
+    rows, breaks = [], set()
+    for proto, name in (("loso", "left-out source (train split)"), ("test", "random test split")):
+        slices = sorted({s for k in kinds for s in held[k].get(proto, {})}, key=lambda s: (s == "all", s))
+        for sl in slices:
+            breaks.add(len(rows))
+            for i, task in enumerate(TASKS):
+                cells = []
+                for k in kinds:
+                    m = held[k].get(proto, {}).get(sl, {}).get(task)
+                    cells.append(txt(f"{m['mean']:.3f} {fci(m.get('ci'))}" if m else DASH))
+                rows.append([txt(f"**{name}: {sl}**" if i == 0 else ""), txt(f"{TASK_NAMES[task]} ({head[task]})"), *cells])
+    return Table(["posts scored", "task", *[model_name(k) for k in kinds]], rows, "ll" + "r" * len(kinds),
+                 anchor="heldout", breaks=breaks)
 
 
 TRANSLATION_NOTE = "made by a language-model helper session, paragraph for paragraph, see labels/README.md"
