@@ -9,6 +9,11 @@ out-of-fold predictions are kept. Point estimates are the mean over repeats of t
 pooled out-of-fold predictions; the fold-to-fold spread is the standard deviation of per-fold
 scores; 95% intervals come from a bootstrap over groups; model differences from a paired bootstrap
 on the same resamples. The cue rule runs through the same protocol as the reference system.
+
+Beyond cross-validation (all on the train split of the gold, the only data that chooses): leave one
+source out (fit on the other sources, score the left-out one). Then the model fit on the whole train
+split scores the random test rounds (split ``test``), per source, with paired differences against the
+cue rule; those scores are reported, never used to choose (eval/SELECTION.md states the rule).
 """
 
 from __future__ import annotations
