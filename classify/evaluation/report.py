@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -127,7 +128,28 @@ def write_report(result: dict[str, Any], predictions: pd.DataFrame, out_dir: Pat
         _replace_dir(tmp, out_dir / LATEST)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    append_index(out_dir / RUNS_INDEX, index_record(result, rid))
     return run_dir
+
+
+RUNS_INDEX = "runs.jsonl"
+
+
+def index_record(result: dict[str, Any], rid: str) -> dict[str, Any]:
+    """One line of the runs index: id, command, data, and each model's headline scores (CV and held out)."""
+    rec: dict[str, Any] = {"run": rid, "command": " ".join(sys.argv) if sys.argv else "",
+                           "n_posts": result.get("data", {}).get("n_posts"), "data_sha256": result.get("data", {}).get("sha256"),
+                           "cv": {k: {t: round(v["summary"][t]["mean"], 4) for t in v["summary"]} for k, v in result.get("models", {}).items()}}
+    test = {k: {t: round(m["mean"], 4) for t, m in h.get("test", {}).get("all", {}).items()} for k, h in result.get("heldout", {}).items()}
+    if any(test.values()):
+        rec["test"] = test
+    return rec
+
+
+def append_index(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line (small, so one write call; the file is an index, the run folder the record)."""
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, sort_keys=True) + "\n")
 
 
 def _fresh_dir(parent: Path, name: str) -> Path:

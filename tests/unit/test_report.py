@@ -209,6 +209,9 @@ def test_latest_follows_the_newest_run_and_result_is_untouched(tmp_path, no_plot
     assert first != second and first.exists()
     assert (tmp_path / "latest" / "metrics.json").read_bytes() == (second / "metrics.json").read_bytes()
     assert "run_dir" not in json.loads((second / "metrics.json").read_text(encoding="utf-8"))
+    index = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert [r["run"] for r in index] == [first.name, second.name]  # one index line per run, in order
+    assert set(index[1]["cv"]) == set(result["models"])
 
 
 def test_markdown_report_orders_sections_and_links_existing_plots(written):
