@@ -26,33 +26,35 @@ COLUMNS = (
 
 
 # --------------------------------------------------------------------------- the pipeline
-def post_identity(raw: RawPost, opts: ReadOptions) -> tuple[list[str], str] | Skipped:
-    """The cleaned paragraphs and the ``post_id`` of a raw post, or why it is skipped (too long).
+def post_identity(raw: RawPost, opts: ReadOptions) -> tuple[list[str], str]:
+    """The cleaned paragraphs and the ``post_id`` of a raw post.
 
     The one place a post's id is made: ``finish_post`` and the Ray engine's driver both call it.
+    An over-long post (``too_long``) keeps its place with no paragraphs and an id from its locator,
+    so tagging gives it a row with a status instead of losing it.
     """
-    if len(raw.text) > opts.max_chars:
-        return Skipped(raw.source, raw.locator, f"post of {len(raw.text):,} characters is over the limit of {opts.max_chars:,} (--max-chars)")
+    if too_long(raw, opts):
+        return [], make_post_id("", fallback=f"{raw.source}\x00{raw.locator}")
     paragraphs = clean_paragraphs(raw.text)
     return paragraphs, make_post_id("\n".join(paragraphs), fallback=f"{raw.source}\x00{raw.locator}")
 
 
-def finish_post(raw: RawPost, opts: ReadOptions) -> dict | Skipped:
-    """Clean one raw post into an output row (without ``dup_group``), or skip it with a reason."""
+def too_long(raw: RawPost, opts: ReadOptions) -> bool:
+    """Whether a post is over ``--max-chars`` (not cleaned, not tagged: a row with status ``too_long``)."""
+    return len(raw.text) > opts.max_chars
+
+
+def finish_post(raw: RawPost, opts: ReadOptions) -> dict:
+    """Clean one raw post into an output row (without ``dup_group``)."""
     return finish_posts([raw], opts)[0]
 
 
-def finish_posts(raws: Sequence[RawPost], opts: ReadOptions) -> list[dict | Skipped]:
+def finish_posts(raws: Sequence[RawPost], opts: ReadOptions) -> list[dict]:
     """``finish_post`` of each raw post; the languages of the batch are identified together (faster)."""
     idents = [post_identity(raw, opts) for raw in raws]
-    kept = [ident for ident in idents if not isinstance(ident, Skipped)]
-    langs = iter(detect_post_languages([paragraphs for paragraphs, _ in kept]))
-    out: list[dict | Skipped] = []
-    for raw, ident in zip(raws, idents):
-        if isinstance(ident, Skipped):
-            out.append(ident)
-            continue
-        paragraphs, post_id = ident
+    langs = iter(detect_post_languages([paragraphs for paragraphs, _ in idents]))
+    out: list[dict] = []
+    for raw, (paragraphs, post_id) in zip(raws, idents):
         out.append({
             "post_id": post_id,
             "source": raw.source,
@@ -67,6 +69,7 @@ def finish_posts(raws: Sequence[RawPost], opts: ReadOptions) -> list[dict | Skip
             "reactions": dict(raw.reactions),
             "media": bool(raw.media),
             "empty_text": not paragraphs,
+            "too_long": too_long(raw, opts),
         })
     return out
 
@@ -126,7 +129,12 @@ def ingest(paths: Iterable[str | Path], *, text_col: str | None = None, id_col: 
     """
     opts = ReadOptions(text_col, id_col, date_col, channel_col, encoding, max_chars)
     skipped: list[Skipped] = []
-    rows = list(iter_posts(paths, opts, skipped))
+    rows = []
+    for row in iter_posts(paths, opts, skipped):
+        if row["too_long"]:  # training and labelling have no use for a post they cannot read
+            skipped.append(Skipped(row["source"], row["locator"], f"post over the limit of {max_chars:,} characters (--max-chars)"))
+        else:
+            rows.append(row)
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "dup_group"])
     df["dup_group"] = group_duplicates(df["text"].tolist(), df["post_id"].tolist()) if len(df) else []
     df = df[list(COLUMNS)]

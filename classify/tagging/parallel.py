@@ -78,7 +78,7 @@ def _init(model_dir: str, runtime: str, opts: ReadOptions, threads: int, parent:
     _STATE.update(model=model, opts=opts)
 
 
-ROW_FIELDS = ("post_id", "message_id", "source", "locator", "date", "channel", "lang", "empty_text", "media")
+ROW_FIELDS = ("post_id", "message_id", "source", "locator", "date", "channel", "lang", "empty_text", "media", "too_long")
 """What the parent needs of a cleaned post to write its row (not its text or paragraphs)."""
 
 
@@ -120,7 +120,7 @@ def skip_written(items: Iterable, opts: ReadOptions, n_posts: int, last_post_id:
 
     Why: on ``--resume`` the parent drops them before they reach a worker, so they are neither
     cleaned with language identification nor predicted again; only their ids are made (cheap), to
-    count posts exactly as the serial path does (an over-long post is skipped, not a row) and to
+    count posts exactly as the serial path does and to
     check that the last one is the post the parts end with. Skipped items still go to ``skipped``.
     """
     it = iter(items)

@@ -210,7 +210,7 @@ def finish_posts(batch: list[dict], opts: ReadOptions) -> list[dict]:
     """``post_blocks`` rows into the posts ``iter_posts`` yields (on a worker)."""
     posts = []
     for rec, post in zip(batch, ingest_finish_posts([RawPost(**{c: rec[c] for c in RAW_COLUMNS}, media=rec["media"]) for rec in batch], opts)):
-        if isinstance(post, Skipped) or post["post_id"] != rec["post_id"]:
+        if post["post_id"] != rec["post_id"]:
             raise InputError(f"{rec['source']}:{rec['locator']}: the driver and the worker disagree on this post; "
                              "classify.ray_engine.post_blocks is out of step with classify.io.posts.finish_post")
         if rec["tag_paragraphs"] is not None:

@@ -2,7 +2,7 @@
 its row, and how rows are written and read back.
 
 A row holds ids, provenance, labels, probabilities, evidence and a ``status`` (``ok``, ``empty``,
-``media_only``). Identical posts are predicted once (first-copy cache) whichever engine runs.
+``media_only``, ``too_long``). Identical posts are predicted once (first-copy cache) whichever engine runs.
 Parquet keeps lists and maps as native Arrow types (``output_schema``), CSV as JSON text, JSON Lines
 as JSON values with ``null`` for a missing one; ``read_tags`` reads each back to the same DataFrame.
 """
@@ -38,6 +38,9 @@ CACHE_POSTS = 20000
 
 
 def row_status(post: dict) -> str:
+    """``ok`` (tagged), ``too_long`` (over ``--max-chars``, not read), ``media_only`` or ``empty``."""
+    if post.get("too_long"):
+        return "too_long"
     if not post["empty_text"]:
         return "ok"
     return "media_only" if post.get("media") else "empty"

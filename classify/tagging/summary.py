@@ -19,6 +19,7 @@ class TagSummary:
     labels: Counter = field(default_factory=Counter)
     stance: Counter = field(default_factory=Counter)
     skipped: list[Skipped] = field(default_factory=list)
+    too_long: list[str] = field(default_factory=list)
     seconds: float = 0.0
     jobs: int = 1
 
@@ -26,6 +27,8 @@ class TagSummary:
         """Add a batch of rows (``tag_batch``'s) to the counts."""
         for r in rows:
             self.status[r["status"]] += 1
+            if r["status"] == "too_long":
+                self.too_long.append(f"{r['source']}:{r['locator']}")
             self.labels.update(r["labels"])
             if r["stance_west"]:
                 self.stance[r["stance_west"]] += 1
@@ -40,6 +43,9 @@ class TagSummary:
             lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in self.labels.most_common()))
         if self.stance:
             lines.append("stance_west: " + ", ".join(f"{k} {v}" for k, v in self.stance.most_common()))
+        if self.too_long:
+            shown = ", ".join(self.too_long[:10]) + (f", ... ({len(self.too_long) - 10} more)" if len(self.too_long) > 10 else "")
+            lines.append(f"too long to tag (over --max-chars; rows with status too_long): {len(self.too_long)}: {shown}")
         if self.skipped:
             lines.append(f"skipped input items (not posts, or unreadable): {len(self.skipped)}")
             for reason, n in Counter(s.reason.split(" (")[0] for s in self.skipped).most_common():

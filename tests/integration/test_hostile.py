@@ -466,3 +466,19 @@ def test_nul_bytes_after_the_first_8_kb_are_not_kept_in_the_text(tmp_path):
     src.write_bytes(("Padding paragraph about diplomacy.\n\n" * 300).encode() + b"BRICS sum\x00mit in Kazan.\n")
     assert src.stat().st_size > 8192
     assert not any("\x00" in t for t in ingest([src])["text"])
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_over_long_post_gets_a_too_long_row_and_its_locator_in_the_summary(model_dir, tmp_path, capsys, jobs):
+    src = tmp_path / "posts.jsonl"
+    texts = ["BRICS summit in Kazan.", "word " * 20_001, "Rosatom will build a plant."]
+    src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
+    code = tag_main([*map(str, [src, "-o", tmp_path / "out.parquet", "--model", model_dir, "--jobs", jobs]), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = read_tags(tmp_path / "out.parquet")
+    assert rows["status"].tolist() == ["ok", "too_long", "ok"]
+    assert rows.loc[1, "topics"] == [] and rows["post_id"].is_unique
+    summary = out + err
+    assert "too_long 1" in summary and "posts.jsonl:line 2" in summary, summary
+    assert len(ingest([src])) == 2  # training and labelling still leave it out, reported as skipped
