@@ -48,30 +48,3 @@ def test_label_rows_expands_a_per_task_stacker_saved_before_per_label_rows():
     np.testing.assert_array_equal(label_rows(rows, 4, 10, Path("m/weights.safetensors")), rows)
     with pytest.raises(ModelError, match="m/weights.safetensors: stackers of shape \\(5, 3\\), expected \\(14, 3\\)"):
         label_rows(np.zeros((5, 3)), 4, 10, Path("m/weights.safetensors"))
-
-
-def test_cue_gate_keeps_learning_only_where_it_beats_the_cues():
-    """A label whose cue matches beat the learned decisions out of fold is decided by its cues."""
-    import numpy as np
-
-    from classify.codebook import Codebook
-    from classify.learners.thresholds import apply_gate, gate_thresholds
-
-    cb = Codebook.load()
-    labels = list(cb.topics) + list(cb.frames)
-    n, L = 8, len(labels)
-    Y = np.zeros((n, L), int)
-    Y[:4, 0] = 1  # topic 0: the cue matches exactly, the model misses half
-    Y[:4, 1] = 1  # topic 1: the model is right, the cue fires everywhere
-    P = np.zeros((n, L))
-    P[:2, 0] = 0.9
-    P[:4, 1] = 0.9
-    hits = np.zeros((n, L), bool)
-    hits[:4, 0] = True
-    hits[:, 1] = True
-    th = gate_thresholds({"topics": 0.5, "frames": 0.5}, cb, Y, P, hits)
-    assert th["cue_gated"] == [labels[0]] and th["topics"][labels[0]] == 0.5
-    nt = len(cb.topics)
-    topics, frames, _ = apply_gate(th["cue_gated"], cb, P[:, :nt], P[:, nt:], [np.zeros((1, L - nt))] * n, hits.astype(float),
-                                   np.zeros((n, L)))
-    assert topics[:, 0].tolist() == hits[:, 0].astype(float).tolist() and (topics[:, 1] == P[:, 1]).all()

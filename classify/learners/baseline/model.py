@@ -40,7 +40,7 @@ from ..card import now_iso, versions
 from ..checks import check_arrays, check_vocab
 from ..cues import CueMatcher
 from ..stacking import apply_stacker, fit_stacker, label_rows, post_hits
-from ..thresholds import apply_gate, choose, gate_thresholds
+from ..thresholds import choose
 from .fastvec import CharNgramCounter, WordNgramCounter
 
 
@@ -75,9 +75,6 @@ class BaselineConfig:
     small by the L2 penalty, ``classify.stacking``) instead of one shared by all frames."""
     stack_topics_per_label: bool = False
     """The same for the topics (default: one stacker row shared by all four topics)."""
-    cue_gate: bool = True
-    """Per label, decide by the codebook's cues instead of the learned score when the cues scored a
-    higher F1 on the inner out-of-fold predictions (so learning is kept only where it helps)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -329,12 +326,9 @@ class BaselineModel(Model):
             Pt = apply_stacker(self.stackers_[:nt], Pt, H[:, :nt])
             Pf = apply_stacker(self.stackers_[nt:], Pf, H[:, nt:])
         mp = self.config.per_label_min_positives
-        th = {"topics": choose(Yt, Pt, self.codebook.topics, average="micro", per_label_min_positives=mp),
-              "frames": choose(Yf, Pf, self.codebook.frames, average="macro", per_label_min_positives=mp),
-              "source": f"inner {k}-fold out-of-fold predictions on the training posts"}
-        if self.config.cue_gate:
-            th = gate_thresholds(th, self.codebook, np.hstack([Yt, Yf]), np.hstack([Pt, Pf]), post_hits(self.matcher_, paragraphs) > 0)
-        return th
+        return {"topics": choose(Yt, Pt, self.codebook.topics, average="micro", per_label_min_positives=mp),
+                "frames": choose(Yf, Pf, self.codebook.frames, average="macro", per_label_min_positives=mp),
+                "source": f"inner {k}-fold out-of-fold predictions on the training posts"}
 
     # ----------------------------------------------------------------- prediction
     def predict_proba(self, posts: Any) -> Probas:
@@ -363,9 +357,6 @@ class BaselineModel(Model):
         if getattr(self, "stackers_", None) is not None:
             topics = apply_stacker(self.stackers_[:nt], topics, H[:, :nt])
             frames = apply_stacker(self.stackers_[nt:], frames, H[:, nt:])
-        gated = self.thresholds_.get("cue_gated", [])
-        if gated:
-            topics, frames, per_para = apply_gate(gated, self.codebook, topics, frames, per_para, H, F.para_hits[F.para_rows])
         return Probas(topics=topics, frames=frames, stance=S, paragraph_frames=per_para)
 
     def _label_proba_from(self, Z: np.ndarray, hits: np.ndarray, cols: slice) -> np.ndarray:
