@@ -117,6 +117,7 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
                 for task in ("topics", "frames", "stance_west")}
     if transfer:
         result["translated_transfer"] = transfer_metrics(transfer, codebook, n_boot, seed)
+    result["selection"] = {kind: round(selection_score(result, kind), 4) for kind in result["models"]}
     result["ranking"] = rank_models(result)
     frames = result.pop("heldout_frames")
     if out_dir is not None:
@@ -164,10 +165,21 @@ def heldout_pairs(train: pd.DataFrame, test: pd.DataFrame, heldout: dict[str, di
             for kind, h in heldout.items() if kind != "cue_rule" and h["test_oof"] is not None}
 
 
+def selection_score(result: dict[str, Any], kind: str) -> float:
+    """The pre-registered rule of eval/SELECTION.md: the mean of the three headline scores, averaged over the
+    left-out sources, then averaged with the same mean under cross-validation (CV alone without sources).
+    Only train-split data enter it; the random test split never does."""
+    cv = float(np.mean([result["models"][kind]["summary"][t]["mean"] for t in HEADLINE]))
+    loso = result.get("heldout", {}).get(kind, {}).get("loso", {})
+    if not loso:
+        return cv
+    left_out = float(np.mean([np.mean([s[t]["mean"] for t in HEADLINE]) for s in loso.values()]))
+    return (cv + left_out) / 2
+
+
 def rank_models(result: dict[str, Any]) -> list[str]:
-    """Learned models ranked by the mean of their three headline scores (the cue rule is a reference)."""
-    learned = {k: v for k, v in result["models"].items() if k != "cue_rule"}
-    score = {k: float(np.mean([v["summary"][t]["mean"] for t in HEADLINE])) for k, v in learned.items()}
+    """Learned models ranked by ``selection_score`` (the cue rule is a reference, not ranked)."""
+    score = {k: selection_score(result, k) for k in result["models"] if k != "cue_rule"}
     return sorted(score, key=lambda k: -score[k])
 
 
@@ -187,5 +199,7 @@ def summary_table(result: dict[str, Any]) -> str:
             s = m["summary"][task]
             cells.append(f"{s['mean']:.3f} [{s['ci'][0]:.2f},{s['ci'][1]:.2f}] sd {s['fold_sd']:.2f}")
         lines.append(f"{task:<12} {HEADLINE[task]:<9} " + " ".join(f"{c:>30}" for c in cells))
+    if result.get("selection"):
+        lines.append(f"{'selection':<12} {'score':<9} " + " ".join(f"{result['selection'][k]:>30.4f}" for k in result["models"]))
     return "\n".join(lines)
 

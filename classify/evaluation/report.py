@@ -211,8 +211,11 @@ def _intro(result: dict[str, Any], kinds: Sequence[str]) -> str:
         text += " Other settings: " + "; ".join(f"{k} = {v}" for k, v in other.items()) + "."
     ranking = [model_name(k) for k in result.get("ranking", [])]
     if ranking:
-        text += (" Learned models ranked by the mean of their three headline scores: **"
-                 + " > ".join(ranking) + "**.")
+        sel = result.get("selection", {})
+        scores = ", ".join(f"{model_name(k)} {v:.3f}" for k, v in sel.items())
+        text += (" Learned models ranked by the selection rule of `eval/SELECTION.md` (mean of the three headline "
+                 "scores, averaged over left-out sources, averaged with cross-validation; the random test split "
+                 "never enters): **" + " > ".join(ranking) + "**" + (f" (scores: {scores})" if scores else "") + ".")
     return text
 
 

@@ -47,3 +47,17 @@ def test_heldout_frame_has_the_contract_columns(sourced):
     j = cb.topics[0]
     assert df[f"gold_{j}"].tolist() == [j in t for t in sourced["topics"]]
     assert pd.api.types.is_bool_dtype(df[f"pred_{j}"])
+
+
+def test_selection_score_averages_left_out_sources_with_cv_and_ignores_the_test_split():
+    from classify.evaluation.protocol import rank_models, selection_score
+
+    def heads(t, f, s):
+        return {"topics": {"mean": t}, "frames": {"mean": f}, "stance_west": {"mean": s}}
+
+    result = {"models": {"a": {"summary": heads(0.9, 0.6, 0.6)}, "b": {"summary": heads(0.6, 0.6, 0.6)}, "cue_rule": {"summary": heads(1, 1, 1)}},
+              "heldout": {"a": {"loso": {"x": heads(0.3, 0.3, 0.3), "y": heads(0.3, 0.3, 0.3)}, "test": {"all": heads(1, 1, 1)}},
+                          "b": {"loso": {"x": heads(0.6, 0.6, 0.6), "y": heads(0.6, 0.6, 0.6)}, "test": {"all": heads(0, 0, 0)}}}}
+    assert selection_score(result, "a") == pytest.approx((0.7 + 0.3) / 2)
+    assert selection_score(result, "b") == pytest.approx(0.6)
+    assert rank_models(result) == ["b", "a"]  # a wins on CV alone, b on CV and left-out sources; test ignored
