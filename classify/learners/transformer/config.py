@@ -38,16 +38,12 @@ class TransformerConfig:
     """The same for the topics: trained on English posts only, the shared topic stacker let the
     encoder's score fire on posts near a topic without its cues (brics, cyber) and trusted the
     Russian energy cue as much as the English ones; one row per topic removes most of those false
-    positives (Russian topics 0.784 -> 0.825 at seed 0; over other seeds level with the baseline,
-    see ``classify.stacking``)."""
+    positives (``classify.learners.stacking``; docs/EXPERIMENTS.md)."""
     cue_dropout: float = 0.3
     """Chance that a training post is shown to the heads without its cue hits (drawn anew in each
     epoch). The codebook's cues are near-complete for English posts and miss more in other
-    languages and wordings (cue rule topics micro-F1 0.87 on the English gold, 0.77 on its Russian
-    translations); a post seen without them makes the encoder's part of the head carry the label
-    too. Chosen on the mean over model seeds 0-2 (split seed 0; README "Results"): cross-validated
-    scores within 0.01 of no dropout, and topics trained on English only then tagged in Russian
-    0.835 against 0.816 without it."""
+    languages and wordings; a post seen without them makes the encoder's part of the head carry the
+    label too (docs/EXPERIMENTS.md)."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2

@@ -6,13 +6,13 @@ Design, and why (numbers in the evaluation report):
   longer paragraphs are cut into windows). A post's topic and frame scores are the maximum of its
   paragraphs' scores, so the top paragraph is also a frame's evidence; stance reads the mean of
   the paragraph embeddings. Frames are also trained at paragraph level on the gold evidence.
-  Why: 80% of the gold evidence paragraphs start beyond their post's first 128 tokens
+  Why: most gold evidence paragraphs start beyond their post's first window
   (``python -m classify.encoder --coverage labels/gold.jsonl``), and averaging the paragraphs
-  instead of taking their maximum (``post_pool="mean"``) lowered cross-validated frames macro-F1
-  from 0.784 to 0.695 (split and model seed 0; README, "Results").
+  instead of taking their maximum lowered frames (docs/EXPERIMENTS.md).
 * **Fits a 2-core CPU.** Embeddings and the lower ``n_layers - n_trainable_layers`` layers are
-  frozen; their output is computed once per distinct paragraph and cached for the whole process,
-  so cross-validation folds reuse it. Only the top layer(s) and the heads are trained.
+  frozen (by default all of them); their output is computed once per distinct paragraph and cached
+  for the whole process, so cross-validation folds reuse it. Only the heads (and any top layers
+  set trainable) are trained.
 * **The codebook's cues are inputs of the heads** (``log1p`` hits per paragraph), so the model
   starts from the cues and learns where the encoder adds to them. In training, 30% of the posts of
   each epoch are shown without their topic cue hits (``cue_dropout``), so that the encoder's part
