@@ -40,10 +40,10 @@ same post without them."""
 def clean_paragraphs(text: str) -> list[str]:
     """Non-empty lines after cleaning: Unicode NFC, invisible characters dropped, spaces normalised,
     link labels and separators dropped."""
+    text = INVISIBLE_RE.sub("", text if text.isascii() else unicodedata.normalize("NFC", text))  # ASCII: nothing to compose
     out = []
     for raw in text.splitlines():
-        visible = INVISIBLE_RE.sub("", unicodedata.normalize("NFC", raw))
-        line = MULTISPACE_RE.sub(" ", ODD_SPACE_RE.sub(" ", visible)).strip()
+        line = MULTISPACE_RE.sub(" ", ODD_SPACE_RE.sub(" ", raw)).strip()
         if not line or NOISE_RE.match(line):
             continue
         out.append(line)

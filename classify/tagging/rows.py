@@ -153,7 +153,10 @@ def to_table(rows: list[dict]):
     import pyarrow as pa
 
     schema = output_schema()
-    return pa.Table.from_pydict({c: [_arrow_value(c, r.get(c)) for r in rows] for c in OUTPUT_COLUMNS}, schema=schema)
+    try:  # rows of ``tag_batch`` are in the Arrow layout already: no conversion cell by cell
+        return pa.Table.from_pydict({c: [r.get(c) for r in rows] for c in OUTPUT_COLUMNS}, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, KeyError):
+        return pa.Table.from_pydict({c: [_arrow_value(c, r.get(c)) for r in rows] for c in OUTPUT_COLUMNS}, schema=schema)
 
 
 def _decoded(col: str, v):
