@@ -317,3 +317,17 @@ def test_cue_dropout_hides_the_topic_cue_hits_from_training(tiny_encoder):
     np.testing.assert_array_equal(m1.predict_proba(g).topics, m2.predict_proba(g).topics)
     with pytest.raises(ConfigError, match="cue_dropout"):
         TransformerConfig(cue_dropout=1.5)
+
+
+def test_topics_from_cues_are_the_cue_rules_topics_and_survive_saving(tiny_encoder, tmp_path):
+    from conftest import make_gold
+
+    from classify.learners.cuerule import CueRuleModel
+
+    g = make_gold()
+    m = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=2, topics_from_cues=True)).fit(g, g)
+    rule = CueRuleModel().fit().predict(g)
+    assert m.predict(g)["topics"].tolist() == rule["topics"].tolist()
+    assert m.thresholds_["topics"] == 0.5
+    m.save(tmp_path / "model")
+    assert load_model(tmp_path / "model").predict(g)["topics"].tolist() == rule["topics"].tolist()

@@ -155,7 +155,8 @@ class TransformerModel(Model):
                                         fit_stacker(Pf, H[:, nt:], Yf, per_label=self.config.stack_frames_per_label)])
             Pt, Pf = apply_stacker(self.stackers_[:nt], Pt, H[:, :nt]), apply_stacker(self.stackers_[nt:], Pf, H[:, nt:])
         mp = self.config.per_label_min_positives
-        return {"topics": choose(Yt, Pt, self.codebook.topics, average="micro", per_label_min_positives=mp),
+        topics = 0.5 if self.config.topics_from_cues else choose(Yt, Pt, self.codebook.topics, average="micro", per_label_min_positives=mp)
+        return {"topics": topics,
                 "frames": choose(Yf, Pf, self.codebook.frames, average="macro", per_label_min_positives=mp),
                 "source": f"inner {k}-fold out-of-fold predictions on the training posts"}
 
@@ -224,9 +225,11 @@ class TransformerModel(Model):
             e = np.exp(logit - logit.max())
             S[i] = e / e.sum()
             per_para.append(expit(pl[:, nt:]))
+        H = np.array([hits[[index[p] for p in paras]].sum(axis=0) for paras in paragraphs], dtype=float).reshape(len(paragraphs), hits.shape[1])
         if getattr(self, "stackers_", None) is not None:
-            H = np.array([hits[[index[p] for p in paras]].sum(axis=0) for paras in paragraphs], dtype=float).reshape(len(paragraphs), -1)
             T, F = apply_stacker(self.stackers_[:nt], T, H[:, :nt]), apply_stacker(self.stackers_[nt:], F, H[:, nt:])
+        if self.config.topics_from_cues:
+            T = (H[:, :nt] > 0).astype(float)
         return Probas(T, F, S, per_para)
 
     def use_bf16(self) -> TransformerModel:
