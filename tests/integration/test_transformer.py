@@ -15,7 +15,8 @@ from classify.learners.transformer.network import windows
 
 
 def config(enc, **kw):
-    return TransformerConfig(encoder=str(enc), epochs=2, threshold_folds=0, **kw)
+    """Learned topics here, so the network's topic head is what these tests exercise."""
+    return TransformerConfig(encoder=str(enc), epochs=2, threshold_folds=0, **{"topics_from_cues": False, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +154,8 @@ def test_cue_prior_starts_the_heads_from_the_codebook_cues(tiny_encoder):
     from conftest import make_gold
 
     g = make_gold()
-    cfg = TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=0, lr_heads=1e-9, lr_encoder=1e-9, cue_prior=6.0)
+    cfg = TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=0, lr_heads=1e-9, lr_encoder=1e-9, cue_prior=6.0,
+                            topics_from_cues=False)
     m = TransformerModel(cfg).fit(g, g)
     p = m.predict_proba([["International information security and cybercrime were discussed."], ["The weather was fine."]])
     j = m.codebook.topics.index("cyber")

@@ -39,7 +39,7 @@ class TransformerConfig:
     encoder's score fire on posts near a topic without its cues (brics, cyber) and trusted the
     Russian energy cue as much as the English ones; one row per topic removes most of those false
     positives (``classify.learners.stacking``; docs/EXPERIMENTS.md)."""
-    topics_from_cues: bool = False
+    topics_from_cues: bool = True
     """Take the topics from the codebook's cues (a topic when one of its cues matches, as the cue rule
     does) instead of the learned topic head; frames and stance stay learned (eval/SELECTION.md)."""
     cue_dropout: float = 0.3
