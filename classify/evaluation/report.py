@@ -135,9 +135,19 @@ def write_report(result: dict[str, Any], predictions: pd.DataFrame, out_dir: Pat
 RUNS_INDEX = "runs.jsonl"
 
 
+def _command() -> str:
+    """The command line as typed: ``python -m classify.train ...`` rather than the module's file path."""
+    if not sys.argv:
+        return ""
+    prog = Path(sys.argv[0])
+    if prog.suffix == ".py" and prog.parent.name == "classify":
+        return " ".join(["python -m classify." + prog.stem, *sys.argv[1:]])
+    return " ".join(sys.argv)
+
+
 def index_record(result: dict[str, Any], rid: str) -> dict[str, Any]:
     """One line of the runs index: id, command, data, and each model's headline scores (CV and held out)."""
-    rec: dict[str, Any] = {"run": rid, "command": " ".join(sys.argv) if sys.argv else "",
+    rec: dict[str, Any] = {"run": rid, "command": _command(),
                            "n_posts": result.get("data", {}).get("n_posts"), "data_sha256": result.get("data", {}).get("sha256"),
                            "cv": {k: {t: round(v["summary"][t]["mean"], 4) for t in v["summary"]} for k, v in result.get("models", {}).items()}}
     test = {k: {t: round(m["mean"], 4) for t, m in h.get("test", {}).get("all", {}).items()} for k, h in result.get("heldout", {}).items()}
