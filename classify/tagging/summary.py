@@ -45,7 +45,7 @@ class TagSummary:
             lines.append("stance_west: " + ", ".join(f"{k} {v}" for k, v in self.stance.most_common()))
         if self.too_long:
             shown = ", ".join(self.too_long[:10]) + (f", ... ({len(self.too_long) - 10} more)" if len(self.too_long) > 10 else "")
-            lines.append(f"too long to tag (over --max-chars; rows with status too_long): {len(self.too_long)}: {shown}")
+            lines.append(f"too long to tag (over the length limit; rows with status too_long): {len(self.too_long)}: {shown}")
         if self.skipped:
             lines.append(f"skipped input items (not posts, or unreadable): {len(self.skipped)}")
             for reason, n in Counter(s.reason.split(" (")[0] for s in self.skipped).most_common():
