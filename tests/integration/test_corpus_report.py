@@ -76,6 +76,7 @@ def test_report_on_the_sample_dumps_says_there_is_no_time_axis(model_dir, tmp_pa
     assert overall.at["brics", "posts"] == len(ok)
 
 
+@pytest.mark.slow
 def test_report_over_time_and_channels(model_dir, dated, tmp_path):
     tags = tmp_path / "t.jsonl"
     tag([dated], tags, model_dir=model_dir)

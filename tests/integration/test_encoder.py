@@ -107,6 +107,7 @@ def fake_source(tmp_path, monkeypatch) -> Path:
 # --------------------------------------------------------------------------- tiny encoder
 
 
+@pytest.mark.slow
 def test_tiny_encoder_builds_fast_and_loads_offline(tmp_path):
     from transformers import AutoModel, AutoTokenizer
 

@@ -88,6 +88,7 @@ def test_a_stale_lock_is_reported_and_taken_over(model_dir, tmp_path, capsys):
     assert out.exists() and not (tmp_path / "tags.parquet.lock").exists()
 
 
+@pytest.mark.slow
 def test_two_concurrent_runs_do_not_mix_rows(model_dir, tmp_path, capsys):
     """The issue's reproduction: run A in a process, run B on the same -o while A holds it."""
     a, b = jsonl_posts(tmp_path / "A.jsonl", 3000, "A"), jsonl_posts(tmp_path / "B.jsonl", 50, "B")
@@ -469,6 +470,7 @@ def test_nul_bytes_after_the_first_8_kb_are_not_kept_in_the_text(tmp_path):
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.slow
 def test_an_over_long_post_gets_a_too_long_row_and_its_locator_in_the_summary(model_dir, tmp_path, capsys, jobs):
     src = tmp_path / "posts.jsonl"
     texts = ["BRICS summit in Kazan.", "word " * 20_001, "Rosatom will build a plant."]

@@ -197,6 +197,7 @@ def test_without_ray_local_still_works_and_ray_says_how_to_install(baseline_dir,
     assert capsys.readouterr().err.strip() == "error: --engine ray needs Ray: pip install -e '.[ray]'"
 
 
+@pytest.mark.slow
 def test_pool_larger_than_the_local_instance_is_refused(baseline_dir, ray_session, tmp_path, capsys):
     assert main([str(DUMPS[0]), "--engine", "ray", "-o", str(tmp_path / "tags"), "--model", str(baseline_dir),
                  "--gpus-per-worker", "1", "--no-progress"]) == 2

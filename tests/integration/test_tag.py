@@ -142,6 +142,7 @@ def test_runtime_bf16_tags_with_the_same_labels_as_torch(tiny_encoder, tmp_path)
 
 
 @pytest.mark.parametrize("batch_size", [7, 256])
+@pytest.mark.slow
 def test_worker_processes_give_the_same_rows_as_one_process(model_dir, tmp_path, batch_size):
     """--jobs 2 (classify.parallel) equals the in-process path row for row, duplicates and skips included."""
     dup = tmp_path / "dup.jsonl"
