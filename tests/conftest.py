@@ -68,3 +68,14 @@ def tiny_encoder(tmp_path_factory) -> Path:
     from classify.learners.transformer.tiny import build_tiny_encoder
 
     return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """A baseline fitted on ``make_gold()`` and saved (seconds); tests that alter a model copy it first."""
+    from classify.learners.baseline.model import BaselineConfig, BaselineModel
+
+    g = make_gold()
+    out = tmp_path_factory.mktemp("model") / "baseline"
+    BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g).save(out)
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -22,13 +23,12 @@ DUMPS = sorted((ROOT / "data" / "dumps").glob("*.txt"))
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from conftest import make_gold
+def model_dir(model_dir, tmp_path_factory):
+    """The shared baseline, copied, with synthetic held-out predictions beside it."""
     from heldout_fixture import synthetic_heldout, write_heldout
 
-    g = make_gold()
     out = tmp_path_factory.mktemp("model") / "baseline"
-    BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g).save(out)
+    shutil.copytree(model_dir, out)
     write_heldout(out, synthetic_heldout(Codebook.load()))
     return out
 

@@ -27,7 +27,6 @@ import pytest
 from classify.ingest import main as ingest_main
 from classify.io.inputs import expand_inputs
 from classify.io.posts import ingest
-from classify.learners.baseline.model import BaselineConfig, BaselineModel
 from classify.tag import main as tag_main
 from classify.tagging.local import tag
 from classify.tagging.lock import OutputLock
@@ -38,14 +37,6 @@ DUMPS = sorted((ROOT / "data" / "dumps").glob("*.txt"))
 EXPORT = ROOT / "tests" / "fixtures" / "ingest" / "tdesktop_single.json"
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from conftest import make_gold
-
-    g = make_gold()
-    out = tmp_path_factory.mktemp("model") / "baseline"
-    BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g).save(out)
-    return out
 
 
 def run_tag(args: list, capsys) -> tuple[int, str]:

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from classify.io.posts import ingest
-from classify.learners.baseline.model import BaselineConfig, BaselineModel
 from classify.tag import main
 from classify.tagging.local import tag
 from classify.tagging.rows import OUTPUT_COLUMNS, read_tags
@@ -19,14 +18,6 @@ DUMPS = sorted((ROOT / "data" / "dumps").glob("*.txt"))
 INGEST = ROOT / "tests" / "fixtures" / "ingest"
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from conftest import make_gold
-
-    g = make_gold()
-    out = tmp_path_factory.mktemp("model") / "baseline"
-    BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g).save(out)
-    return out
 
 
 @pytest.mark.parametrize("ext", ["parquet", "csv", "jsonl"])
