@@ -17,6 +17,10 @@ Design, and why (numbers in the evaluation report):
   starts from the cues and learns where the encoder adds to them. In training, 30% of the posts of
   each epoch are shown without their topic cue hits (``cue_dropout``), so that the encoder's part
   of the topic head still fires where the cues miss (other languages, other wordings).
+* **Topics from the cues by default** (``topics_from_cues``): across sources the learned topic head
+  lost to the codebook's cues (eval/SELECTION.md), so shipped topics are the cue rule's; the head is
+  still trained (it shares nothing with the frame and stance heads on a frozen encoder, so it costs
+  little) and used when the option is off.
 * **Stacked with the cues** (``classify.stacking``): post scores and the post's cue hits are combined
   by a small logistic regression with one row per label (``stack_topics_per_label``,
   ``stack_frames_per_label``), fitted on the inner out-of-fold predictions.
