@@ -44,6 +44,7 @@ from .errors import ConfigError, InputError
 from .gold.adjudication import TRANSLATIONS, build_gold, disagreements
 from .gold.agreement import agreement, agreement_markdown, fmt
 from .gold.files import GOLD
+from .gold.queue import DEFAULT_RARE
 from .gold.rounds import ROUNDS, read_posts
 from .gold.stats import stats, stats_markdown, stats_text
 from .gold.validate import corpus_texts, read_corpus_table, validate
@@ -135,7 +136,7 @@ def _cmd_queue(args: Any) -> int:
     model = _queue_model(args.model, split_of(gold, "train"))
     weights = dict(zip(("rare", "disagreement", "uncertainty", "diversity"), args.weights))
     recs = build_queue(cand, gold, model, args.n, encoder_embedder(args.encoder), round_records, weights=weights,
-                       near_duplicate=args.near_duplicate)
+                       rare=tuple(args.rare), near_duplicate=args.near_duplicate)
     if len(recs) < args.n:
         print(f"warning: only {len(recs)} of {args.n} picks: the other candidates are near-duplicates of labelled or "
               f"picked posts (cosine >= {args.near_duplicate}; see --near-duplicate)", file=sys.stderr)
@@ -143,7 +144,7 @@ def _cmd_queue(args: Any) -> int:
     counts = {s: sum(r["scores"]["strategy"] == s for r in recs) for s in weights}
     print(f"wrote {len(recs)} picks to {args.out} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
     if args.round:
-        meta = {"split": "train", "how": "queue", "source": args.source, "weights": weights,
+        meta = {"split": "train", "how": "queue", "source": args.source, "weights": weights, "rare": list(args.rare),
                 "model": str(args.model or "baseline fit on the gold's train split"), "note": args.note}
         print(f"started round {args.round} in {write_round(args.round, recs, meta, args.rounds)}")
     return 0
@@ -260,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--encoder", type=Path, default=None, help="encoder folder for the diversity embeddings (default: e5-small)")
     q.add_argument("--weights", type=float, nargs=4, default=[0.4, 0.2, 0.2, 0.2], metavar=("RARE", "DISAGREE", "UNSURE", "DIVERSE"),
                    help="share of the picks per strategy")
+    q.add_argument("--rare", nargs="+", default=list(DEFAULT_RARE), metavar="LABEL",
+                   help="labels the rare strategy looks for: topics, frames or stance:<class>")
     q.add_argument("--near-duplicate", type=float, default=0.95,
                    help="embedding cosine at or above which a candidate counts as a copy of a labelled or picked post")
     q.add_argument("--gold", type=Path, default=GOLD, help="gold file (labelled posts; its train split fits the default model)")

@@ -59,9 +59,10 @@ def test_queue_command_on_real_pool_posts(tmp_path, tiny_encoder):
 
     out = tmp_path / "q.jsonl"
     assert main(["queue", "-n", "8", "--source", "ria", "-o", str(out), "--encoder", str(tiny_encoder),
-                 "--near-duplicate", "1.01"]) == 0  # a random tiny encoder makes every post look alike
+                 "--near-duplicate", "1.01", "--rare", "stance:favor", "cyber"]) == 0  # tiny encoder: all posts alike
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(recs) == 8 and len({r["post_id"] for r in recs}) == 8
     assert all(r["reason"] and r["source_name"] == "ria" for r in recs)
+    assert all(("stance:favor" in r["reason"] or "cyber" in r["reason"]) for r in recs if r["scores"]["strategy"] == "rare")
     assert {r["scores"]["strategy"] for r in recs} == {"rare", "disagreement", "uncertainty", "diversity"}
     assert not {r["dup_group"] for r in recs} & given_groups()
