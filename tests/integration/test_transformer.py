@@ -333,16 +333,3 @@ def test_topics_from_cues_are_the_cue_rules_topics_and_survive_saving(tiny_encod
     assert m.thresholds_["topics"] == 0.5
     m.save(tmp_path / "model")
     assert load_model(tmp_path / "model").predict(g)["topics"].tolist() == rule["topics"].tolist()
-
-
-def test_topics_learned_min_adds_confident_learned_topics_to_the_cues(tiny_encoder):
-    from conftest import make_gold
-
-    g = make_gold()
-    every = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=0, topics_learned_min=0.0)).fit(g, g)
-    assert (every.predict_proba(g).topics == 1.0).all()  # any learned probability reaches 0: every topic fires
-    never = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=0, topics_learned_min=1.0)).fit(g, g)
-    cues_only = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=0)).fit(g, g)
-    np.testing.assert_array_equal(never.predict_proba(g).topics, cues_only.predict_proba(g).topics)
-    with pytest.raises(ConfigError, match="topics_learned_min"):
-        TransformerConfig(topics_learned_min=1.5)

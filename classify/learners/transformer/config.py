@@ -42,9 +42,6 @@ class TransformerConfig:
     topics_from_cues: bool = True
     """Take the topics from the codebook's cues (a topic when one of its cues matches, as the cue rule
     does) instead of the learned topic head; frames and stance stay learned (eval/SELECTION.md)."""
-    topics_learned_min: float | None = None
-    """With ``topics_from_cues``: a topic also fires where the learned, stacked topic probability reaches
-    this value, so topics the cues miss can still be found (None: cues only)."""
     cue_dropout: float = 0.3
     """Chance that a training post is shown to the heads without its cue hits (drawn anew in each
     epoch). The codebook's cues are near-complete for English posts and miss more in other
@@ -64,8 +61,6 @@ class TransformerConfig:
             check_int("TransformerConfig", name, getattr(self, name), lo, hi)
         check_float("TransformerConfig", "cue_prior", self.cue_prior, 0, 100)
         check_float("TransformerConfig", "cue_dropout", self.cue_dropout, 0, 1)
-        if self.topics_learned_min is not None:
-            check_float("TransformerConfig", "topics_learned_min", self.topics_learned_min, 0, 1)
         for name in ("lr_encoder", "lr_heads"):
             check_float("TransformerConfig", name, getattr(self, name), 0, lo_open=True)
         check_folds("TransformerConfig", "threshold_folds", self.threshold_folds)

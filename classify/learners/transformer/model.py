@@ -233,9 +233,7 @@ class TransformerModel(Model):
         if getattr(self, "stackers_", None) is not None:
             T, F = apply_stacker(self.stackers_[:nt], T, H[:, :nt]), apply_stacker(self.stackers_[nt:], F, H[:, nt:])
         if self.config.topics_from_cues:
-            learned, T = T, (H[:, :nt] > 0).astype(float)
-            if self.config.topics_learned_min is not None:
-                T = np.maximum(T, (learned >= self.config.topics_learned_min).astype(float))
+            T = (H[:, :nt] > 0).astype(float)
         return Probas(T, F, S, per_para)
 
     def use_bf16(self) -> TransformerModel:
