@@ -116,12 +116,14 @@ def _cmd_stats(args: Any) -> int:
 
 
 def _cmd_queue(args: Any) -> int:
+    from .codebook import Codebook
     from .gold.files import load_gold, split_of
-    from .gold.queue import build_queue, encoder_embedder
+    from .gold.queue import build_queue, check_rare, encoder_embedder
     from .gold.rounds import given_groups, round_records, write_round
     from .gold.sources import load_corpus, representatives
     from .io.tables import read_table
 
+    check_rare(Codebook.load(), args.rare)
     corpus = read_table(args.corpus) if args.corpus else load_corpus()
     missing = {"post_id", "dup_group", "paragraphs", "lang", "empty_text"} - set(corpus.columns)
     if missing:

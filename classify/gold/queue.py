@@ -38,6 +38,14 @@ class QueueScores:
     rare_label: list[str] = field(default_factory=list)
 
 
+def check_rare(codebook: Codebook, rare: Sequence[str]) -> None:
+    """Refuse rare labels the codebook does not have, before any model is fit for the queue."""
+    known = set(codebook.topics) | set(codebook.frames) | {f"stance:{s}" for s in codebook.stances}
+    bad = [lab for lab in rare if lab not in known]
+    if bad:
+        raise ConfigError(f"rare label {bad[0]!r} is not in the codebook (topics, frames or stance:<class>)")
+
+
 def strategy_scores(model: Probas, rule: Probas, codebook: Codebook, thresholds: dict[str, np.ndarray],
                     rare: Sequence[str] = DEFAULT_RARE) -> QueueScores:
     """Score candidates from the model's and the cue rule's outputs."""
@@ -45,15 +53,14 @@ def strategy_scores(model: Probas, rule: Probas, codebook: Codebook, thresholds:
     P = np.hstack([model.topics, model.frames])
     R = np.hstack([rule.topics, rule.frames]) >= 0.5
     th = np.concatenate([thresholds["topics"], thresholds["frames"]])
+    check_rare(codebook, rare)
     cols, names = [], []
     for lab in rare:
         if lab.startswith("stance:"):
             cols.append(model.stance[:, codebook.stances.index(lab.split(":", 1)[1])])
-        elif lab in labels:
+        else:
             j = labels.index(lab)
             cols.append(np.maximum(P[:, j], R[:, j].astype(float)))
-        else:
-            raise ConfigError(f"rare label {lab!r} is not in the codebook (topics, frames or stance:<class>)")
         names.append(lab)
     rare_m = np.column_stack(cols) if cols else np.zeros((len(P), 1))
     disagreement = ((th <= P) != R).sum(1) / P.shape[1]

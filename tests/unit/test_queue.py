@@ -51,6 +51,15 @@ def test_scores_see_rare_labels_from_the_rule_and_disagreement():
         strategy_scores(model, rule, cb, th, rare=("no_such_label",))
 
 
+def test_an_unknown_rare_label_is_refused_before_any_work(tmp_path, capsys):
+    from classify.labels import main
+
+    assert main(["queue", "-n", "3", "-o", str(tmp_path / "q.jsonl"), "--rare", "stance:favour"]) != 0
+    err = capsys.readouterr().err
+    assert "'stance:favour' is not in the codebook" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "q.jsonl").exists()
+
+
 @pytest.mark.slow
 def test_queue_command_on_real_pool_posts(tmp_path, tiny_encoder):
     """Picks from real RIA posts: n records, each with a reason and scores, none already in a round."""
