@@ -333,20 +333,3 @@ def test_topics_from_cues_are_the_cue_rules_topics_and_survive_saving(tiny_encod
     assert m.thresholds_["topics"] == 0.5
     m.save(tmp_path / "model")
     assert load_model(tmp_path / "model").predict(g)["topics"].tolist() == rule["topics"].tolist()
-
-
-def test_stance_bias_is_fitted_saved_and_applied(tiny_encoder, tmp_path):
-    from conftest import make_gold
-
-    g = make_gold()
-    m = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=2, stance_bias=True)).fit(g, g)
-    bias = m.thresholds_["stance_bias"]
-    assert len(bias) == 3 and bias[m.codebook.stances.index("none")] == 0.0
-    m.save(tmp_path / "model")
-    loaded = load_model(tmp_path / "model")
-    assert loaded.thresholds_["stance_bias"] == bias
-    m.thresholds_["stance_bias"] = [0.0, 50.0, 0.0]  # a huge favor offset must decide every post
-    assert set(m.predict(g)["stance_west"]) == {"favor"}
-    m.thresholds_["stance_bias"] = [0.0, 0.0]
-    with pytest.raises(ModelError, match="stance_bias has 2 values"):
-        m.predict(g)

@@ -47,10 +47,6 @@ class TransformerConfig:
     epoch). The codebook's cues are near-complete for English posts and miss more in other
     languages and wordings; a post seen without them makes the encoder's part of the head carry the
     label too (docs/EXPERIMENTS.md)."""
-    stance_bias: bool = False
-    """Add per-class log-offsets to the stance probabilities before the argmax, chosen on the inner
-    out-of-fold predictions to maximise macro-F1 (``thresholds.best_stance_bias``): the rare
-    ``favor`` class is otherwise seldom predicted."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2

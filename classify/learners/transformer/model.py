@@ -51,7 +51,7 @@ from ..card import now_iso, versions
 from ..checks import check_arrays
 from ..cues import CueMatcher
 from ..stacking import apply_stacker, fit_stacker, label_rows, post_hits
-from ..thresholds import best_stance_bias, choose
+from ..thresholds import choose
 from .config import TransformerConfig, drop_removed_options
 from .network import (
     build_net,
@@ -144,13 +144,13 @@ class TransformerModel(Model):
         if k == 0:
             self.stackers_ = None
             return {"topics": 0.5, "frames": 0.5, "source": "fixed"}
-        Pt, Pf, Ps = np.zeros(Yt.shape), np.zeros(Yf.shape), np.zeros((len(ys), len(self.codebook.stances)))
+        Pt, Pf = np.zeros(Yt.shape), np.zeros(Yf.shape)
         Y = stacked_targets(Yt, Yf, ys, len(self.codebook.stances))
         for tr, te in group_folds(Y, groups, n_splits=k, seed=self.config.seed):
             net = train_net(self.config, self.codebook, [paragraphs[i] for i in tr], Yt[tr], Yf[tr], ys[tr],
                             None if evidence is None else [evidence[i] for i in tr], mdl, n_frozen, frozen, cue)
             pr = self._predict_with(net, [paragraphs[i] for i in te], frozen, cue)
-            Pt[te], Pf[te], Ps[te] = pr.topics, pr.frames, pr.stance
+            Pt[te], Pf[te] = pr.topics, pr.frames
         self.stackers_ = None
         if self.config.stack_cues:
             H = post_hits(self.matcher_, paragraphs)
@@ -160,13 +160,9 @@ class TransformerModel(Model):
             Pt, Pf = apply_stacker(self.stackers_[:nt], Pt, H[:, :nt]), apply_stacker(self.stackers_[nt:], Pf, H[:, nt:])
         mp = self.config.per_label_min_positives
         topics = 0.5 if self.config.topics_from_cues else choose(Yt, Pt, self.codebook.topics, average="micro", per_label_min_positives=mp)
-        out = {"topics": topics,
-               "frames": choose(Yf, Pf, self.codebook.frames, average="macro", per_label_min_positives=mp),
-               "source": f"inner {k}-fold out-of-fold predictions on the training posts"}
-        if self.config.stance_bias:
-            stances = self.codebook.stances
-            out["stance_bias"] = best_stance_bias(ys, Ps, stances, stances.index(self.codebook.no_stance))
-        return out
+        return {"topics": topics,
+                "frames": choose(Yf, Pf, self.codebook.frames, average="macro", per_label_min_positives=mp),
+                "source": f"inner {k}-fold out-of-fold predictions on the training posts"}
 
     # ----------------------------------------------------------------- prediction
     def _predict_with(self, net, paragraphs, frozen, cue) -> Probas:
@@ -238,13 +234,6 @@ class TransformerModel(Model):
             T, F = apply_stacker(self.stackers_[:nt], T, H[:, :nt]), apply_stacker(self.stackers_[nt:], F, H[:, nt:])
         if self.config.topics_from_cues:
             T = (H[:, :nt] > 0).astype(float)
-        bias = self.thresholds_.get("stance_bias")
-        if bias is not None:  # shifts the argmax toward rare classes (config.stance_bias)
-            if len(bias) != S.shape[1]:
-                raise ModelError(f"{getattr(self, 'loaded_from_', None) or 'model'}: stance_bias has {len(bias)} values for "
-                                 f"{S.shape[1]} stance classes; the model is corrupt, retrain it")
-            S = np.exp(np.log(np.clip(S, 1e-12, 1.0)) + np.asarray(bias, dtype=float))
-            S /= S.sum(axis=1, keepdims=True)
         return Probas(T, F, S, per_para)
 
     def use_bf16(self) -> TransformerModel:
