@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ...errors import ConfigError, ModelError, check_float, check_folds, check_int
 
-
 STANCE_WEIGHTS = ("balanced", "sqrt", "none")
 
 
