@@ -7,8 +7,6 @@ from pathlib import Path
 
 from ...errors import ConfigError, ModelError, check_float, check_folds, check_int
 
-STANCE_WEIGHTS = ("balanced", "sqrt", "none")
-
 
 @dataclass
 class TransformerConfig:
@@ -49,9 +47,6 @@ class TransformerConfig:
     epoch). The codebook's cues are near-complete for English posts and miss more in other
     languages and wordings; a post seen without them makes the encoder's part of the head carry the
     label too (docs/EXPERIMENTS.md)."""
-    stance_class_weight: str = "balanced"
-    """Stance loss weights per class: ``balanced`` (inverse class frequency), ``sqrt`` (its square
-    root: a milder pull toward the rare classes) or ``none``."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2
@@ -66,9 +61,6 @@ class TransformerConfig:
             check_int("TransformerConfig", name, getattr(self, name), lo, hi)
         check_float("TransformerConfig", "cue_prior", self.cue_prior, 0, 100)
         check_float("TransformerConfig", "cue_dropout", self.cue_dropout, 0, 1)
-        if self.stance_class_weight not in STANCE_WEIGHTS:
-            raise ConfigError(f"TransformerConfig: stance_class_weight must be one of {', '.join(STANCE_WEIGHTS)}; "
-                              f"got {self.stance_class_weight!r}")
         for name in ("lr_encoder", "lr_heads"):
             check_float("TransformerConfig", name, getattr(self, name), 0, lo_open=True)
         check_folds("TransformerConfig", "threshold_folds", self.threshold_folds)

@@ -33,7 +33,8 @@ def train_net(config: TransformerConfig, codebook: Codebook, paragraphs, Yt, Yf,
     Y = torch.tensor(np.hstack([Yt, Yf]), dtype=torch.float32)
     pos = Y.sum(0)
     pos_weight = ((len(Y) - pos) / pos.clamp(min=1)).clamp(max=20.0)
-    stance_w = torch.tensor(stance_weights(ys, len(codebook.stances), config.stance_class_weight), dtype=torch.float32)
+    counts = np.bincount(ys, minlength=len(codebook.stances)).astype(np.float32)
+    stance_w = torch.tensor(np.where(counts > 0, len(ys) / (len(counts) * np.maximum(counts, 1)), 0.0), dtype=torch.float32)
     bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     ce = torch.nn.CrossEntropyLoss(weight=stance_w)
     params = [{"params": [p for layer in net.layers for p in layer.parameters()], "lr": config.lr_encoder},
@@ -68,13 +69,6 @@ def train_net(config: TransformerConfig, codebook: Codebook, paragraphs, Yt, Yf,
             opt.step()
     net.eval()
     return net
-
-
-def stance_weights(ys: np.ndarray, n_classes: int, kind: str) -> np.ndarray:
-    """Stance loss weight per class (``TransformerConfig.stance_class_weight``); absent classes get 0."""
-    counts = np.bincount(ys, minlength=n_classes).astype(np.float32)
-    balanced = np.where(counts > 0, len(ys) / (n_classes * np.maximum(counts, 1)), 0.0)
-    return {"balanced": balanced, "sqrt": np.sqrt(balanced), "none": (counts > 0).astype(float)}[kind].astype(np.float32)
 
 
 def aux_targets(codebook: Codebook, paragraphs, Yf, evidence):
