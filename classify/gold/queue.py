@@ -1,7 +1,8 @@
 """The active-learning queue: which unlabelled posts to label next, and why each was picked.
 
 Four strategies share the ``n`` picks by stated weights. Three rank candidates by a score:
-``rare`` (the highest probability, from the model or a cue match, of a label the gold has few of),
+``rare`` (the probability, from the model or a cue match, of a label the gold has few of; the listed
+labels take turns, so each gets its share of these picks),
 ``disagreement`` (labels on which the model and the codebook cue rule differ) and ``uncertainty``
 (how close the model's least sure label sits to its threshold). The fourth, ``diversity``, is
 small-text's greedy coreset over encoder embeddings: the post farthest from everything labelled or
@@ -36,6 +37,8 @@ class QueueScores:
     disagreement: np.ndarray
     uncertainty: np.ndarray
     rare_label: list[str] = field(default_factory=list)
+    rare_order: list[int] | None = None
+    """Candidates in the order the rare strategy takes them (None: by ``rare``, highest first)."""
 
 
 def check_rare(codebook: Codebook, rare: Sequence[str]) -> None:
@@ -63,12 +66,34 @@ def strategy_scores(model: Probas, rule: Probas, codebook: Codebook, thresholds:
             cols.append(np.maximum(P[:, j], R[:, j].astype(float)))
         names.append(lab)
     rare_m = np.column_stack(cols) if cols else np.zeros((len(P), 1))
+    order, turn = take_turns(rare_m)
     disagreement = ((th <= P) != R).sum(1) / P.shape[1]
     closeness = 1 - np.abs(P - th) / np.maximum(th, 1 - th)
     top2 = np.sort(model.stance, axis=1)[:, -2:]
     stance_closeness = 1 - (top2[:, 1] - top2[:, 0])
     uncertainty = np.maximum(closeness.max(1), stance_closeness)
-    return QueueScores(rare_m.max(1), disagreement, uncertainty, [names[k] for k in rare_m.argmax(1)] if names else [])
+    return QueueScores(rare_m[np.arange(len(P)), turn], disagreement, uncertainty,
+                       [names[k] for k in turn] if names else [], order)
+
+
+def take_turns(M: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """Candidates ranked by letting each column (a rare label) take its next most likely candidate in
+    turn, and the column that placed each candidate.
+
+    Why: ranked by the highest of their probabilities, a label the model finds likely on many posts
+    (stance ``against`` in a pool of polemics) took every rare pick and the others none.
+    """
+    ranks = np.argsort(-M, axis=0, kind="stable")
+    order: list[int] = []
+    turn = np.zeros(len(M), dtype=int)
+    seen = np.zeros(len(M), dtype=bool)
+    for row in ranks:
+        for j, i in enumerate(row):
+            if not seen[i]:
+                seen[i] = True
+                order.append(int(i))
+                turn[i] = j
+    return order, turn
 
 
 def strategy_quotas(n: int, weights: dict[str, float]) -> dict[str, int]:
@@ -93,6 +118,8 @@ def pick(scores: QueueScores, emb: np.ndarray, labelled_emb: np.ndarray, n: int,
     if len(labelled_emb):
         blocked |= (emb @ labelled_emb.T).max(1) >= near_duplicate
     ranked = {s: list(np.argsort(-getattr(scores, s), kind="stable")) for s in STRATEGIES[:3]}
+    if scores.rare_order is not None:
+        ranked["rare"] = list(scores.rare_order)
     left = {s: quota.get(s, 0) for s in STRATEGIES[:3]}
     while any(left.values()):
         for s in STRATEGIES[:3]:

@@ -7,7 +7,7 @@ import pytest
 
 from classify.codebook import Codebook
 from classify.errors import ConfigError
-from classify.gold.queue import QueueScores, pick, strategy_quotas, strategy_scores
+from classify.gold.queue import QueueScores, pick, strategy_quotas, strategy_scores, take_turns
 from classify.learners.base import Probas
 
 
@@ -49,6 +49,17 @@ def test_scores_see_rare_labels_from_the_rule_and_disagreement():
     assert s.disagreement[1] > s.disagreement[0] == 0
     with pytest.raises(ConfigError, match="not in the codebook"):
         strategy_scores(model, rule, cb, th, rare=("no_such_label",))
+
+
+def test_rare_labels_take_turns_so_a_common_one_cannot_take_every_pick():
+    # column 0 (say stance against) is likely on every candidate; column 1 (favor) only on 4 and 5
+    M = np.array([[0.99, 0.0], [0.98, 0.1], [0.97, 0.0], [0.96, 0.0], [0.2, 0.6], [0.1, 0.7]])
+    order, turn = take_turns(M)
+    assert order[:4] == [0, 5, 1, 4] and turn[5] == 1 and turn[0] == 0
+    scores = QueueScores(rare=M[np.arange(6), turn], disagreement=np.zeros(6), uncertainty=np.zeros(6),
+                         rare_label=[["against", "favor"][j] for j in turn], rare_order=order)
+    picks = pick(scores, np.eye(6), np.zeros((0, 6)), 4, {"rare": 1.0})
+    assert sorted(i for i, _ in picks) == [0, 1, 4, 5]  # by the highest probability alone: 0, 1, 2, 3
 
 
 def test_an_unknown_rare_label_is_refused_before_any_work(tmp_path, capsys):
