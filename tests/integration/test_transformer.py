@@ -333,3 +333,24 @@ def test_topics_from_cues_are_the_cue_rules_topics_and_survive_saving(tiny_encod
     assert m.thresholds_["topics"] == 0.5
     m.save(tmp_path / "model")
     assert load_model(tmp_path / "model").predict(g)["topics"].tolist() == rule["topics"].tolist()
+
+
+def test_stance_tfidf_blends_the_tfidf_stance_and_survives_saving(tiny_encoder, tmp_path):
+    from conftest import make_gold
+
+    from classify.learners.baseline.model import BaselineConfig, BaselineModel
+
+    g = make_gold()
+    plain = TransformerModel(config(tiny_encoder)).fit(g, g)
+    blend = TransformerModel(config(tiny_encoder, stance_tfidf=0.5)).fit(g, g)
+    tfidf = BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g)
+    want = 0.5 * plain.predict_proba(g).stance + 0.5 * tfidf.predict_proba(g).stance
+    np.testing.assert_allclose(blend.predict_proba(g).stance, want, atol=1e-6)
+    np.testing.assert_allclose(blend.predict_proba(g).frames, plain.predict_proba(g).frames, atol=1e-6)
+    blend.save(tmp_path / "model")
+    np.testing.assert_allclose(load_model(tmp_path / "model").predict_proba(g).stance, want, atol=1e-6)
+    shutil.rmtree(tmp_path / "model" / "tfidf")
+    with pytest.raises(ModelError, match="tfidf"):
+        load_model(tmp_path / "model")
+    with pytest.raises(ConfigError, match="stance_tfidf"):
+        TransformerConfig(stance_tfidf=1.5)

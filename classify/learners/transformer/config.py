@@ -47,6 +47,11 @@ class TransformerConfig:
     epoch). The codebook's cues are near-complete for English posts and miss more in other
     languages and wordings; a post seen without them makes the encoder's part of the head carry the
     label too (docs/EXPERIMENTS.md)."""
+    stance_tfidf: float = 0.0
+    """Weight of a TF-IDF + logistic regression stance model (the baseline's features, fitted on the
+    same posts) in the stance probabilities: ``(1 - w) * head + w * tfidf``. Why: the stance head
+    reads a mean of frozen-encoder windows, where the words that carry stance (names, loaded terms)
+    are diluted; TF-IDF keeps them (eval/SELECTION.md)."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2
@@ -61,6 +66,7 @@ class TransformerConfig:
             check_int("TransformerConfig", name, getattr(self, name), lo, hi)
         check_float("TransformerConfig", "cue_prior", self.cue_prior, 0, 100)
         check_float("TransformerConfig", "cue_dropout", self.cue_dropout, 0, 1)
+        check_float("TransformerConfig", "stance_tfidf", self.stance_tfidf, 0, 1)
         for name in ("lr_encoder", "lr_heads"):
             check_float("TransformerConfig", name, getattr(self, name), 0, lo_open=True)
         check_folds("TransformerConfig", "threshold_folds", self.threshold_folds)

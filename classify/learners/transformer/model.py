@@ -126,6 +126,7 @@ class TransformerModel(Model):
         tok, mdl, n_frozen, frozen, cue = self._prepare(paragraphs)
         self.thresholds_ = self._oof_thresholds(paragraphs, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue)
         self.net_ = train_net(self.config, self.codebook, paragraphs, Yt, Yf, ys, evidence, mdl, n_frozen, frozen, cue)
+        self.tfidf_ = self._fit_tfidf(paragraphs, gold, groups)
         self.tok_, self.base_, self.n_frozen_, self.encoder_config_ = tok, mdl, n_frozen, mdl.config
         self.fitted_ = True
         self.card_ = {"hyperparameters": asdict(self.config), "seed": self.config.seed, "n_posts": len(paragraphs),
@@ -135,6 +136,16 @@ class TransformerModel(Model):
                                        "frames": {f: int(Yf[:, j].sum()) for j, f in enumerate(self.codebook.frames)},
                                        "stance_west": {s: int((ys == k).sum()) for k, s in enumerate(self.codebook.stances)}}}
         return self
+
+    def _fit_tfidf(self, paragraphs, gold, groups):
+        """The TF-IDF stance model blended into the stance (``stance_tfidf``), or None when its weight is 0.
+
+        A baseline without inner folds: only its stance regression is used, which needs no thresholds."""
+        if not self.config.stance_tfidf:
+            return None
+        from ..baseline.model import BaselineConfig, BaselineModel
+
+        return BaselineModel(BaselineConfig(threshold_folds=0, seed=self.config.seed), self.codebook).fit(paragraphs, gold, groups)
 
     def _oof_thresholds(self, paragraphs, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue):
         # imported here, training only: iterstrat and sklearn stay out of tagging's start-up
@@ -234,6 +245,9 @@ class TransformerModel(Model):
             T, F = apply_stacker(self.stackers_[:nt], T, H[:, :nt]), apply_stacker(self.stackers_[nt:], F, H[:, nt:])
         if self.config.topics_from_cues:
             T = (H[:, :nt] > 0).astype(float)
+        if getattr(self, "tfidf_", None) is not None:
+            w = self.config.stance_tfidf
+            S = (1 - w) * S + w * self.tfidf_.predict_proba(paragraphs).stance
         return Probas(T, F, S, per_para)
 
     def use_bf16(self) -> TransformerModel:
@@ -363,6 +377,9 @@ class TransformerModel(Model):
 
             heads["stackers"] = torch.tensor(np.asarray(self.stackers_), dtype=torch.float64)
         save_file(heads, str(path / "heads.safetensors"))
+        if getattr(self, "tfidf_", None) is not None:
+            (path / "tfidf").mkdir()
+            self.tfidf_._save_arrays(path / "tfidf")
         (path / "config.json").write_text(json.dumps({**asdict(self.config), "n_frozen": self.n_frozen_}, indent=2), encoding="utf-8")
 
     def _load_arrays(self, path: Path, card: dict, onnx_threads: int | None = None) -> None:
@@ -425,6 +442,19 @@ class TransformerModel(Model):
             raise ModelError(f"{path / 'heads.safetensors'}: heads do not match the encoder or codebook ({exc}); retrain") from None
         net.eval()
         self.net_ = net
+        self.tfidf_ = self._load_tfidf(path / "tfidf") if self.config.stance_tfidf else None
+
+    def _load_tfidf(self, path: Path):
+        """The blended TF-IDF stance model saved beside the heads (arrays and JSON, as a baseline's)."""
+        from ..baseline.model import BaselineModel
+
+        if not path.is_dir():
+            raise ModelError(f"{path}: missing; the config blends a TF-IDF stance model, retrain the model")
+        tfidf = BaselineModel.__new__(BaselineModel)
+        Model.__init__(tfidf, self.codebook)
+        tfidf._load_arrays(path, {})
+        tfidf.fitted_ = True
+        return tfidf
 
     def _need_torch_encoder(self, what: str) -> None:
         if getattr(self, "base_", None) is None:
