@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -341,7 +342,7 @@ def test_stance_tfidf_blends_the_tfidf_stance_and_survives_saving(tiny_encoder, 
     from classify.learners.baseline.model import BaselineConfig, BaselineModel
 
     g = make_gold()
-    plain = TransformerModel(config(tiny_encoder)).fit(g, g)
+    plain = TransformerModel(config(tiny_encoder, stance_tfidf=0.0)).fit(g, g)
     blend = TransformerModel(config(tiny_encoder, stance_tfidf=0.5)).fit(g, g)
     tfidf = BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g)
     want = 0.5 * plain.predict_proba(g).stance + 0.5 * tfidf.predict_proba(g).stance
@@ -354,3 +355,9 @@ def test_stance_tfidf_blends_the_tfidf_stance_and_survives_saving(tiny_encoder, 
         load_model(tmp_path / "model")
     with pytest.raises(ConfigError, match="stance_tfidf"):
         TransformerConfig(stance_tfidf=1.5)
+    # a model saved before the option existed has no key and no tfidf/ folder: it loads unblended
+    plain.save(tmp_path / "old")
+    cfg = json.loads((tmp_path / "old" / "config.json").read_text())
+    del cfg["stance_tfidf"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
+    np.testing.assert_allclose(load_model(tmp_path / "old").predict_proba(g).stance, plain.predict_proba(g).stance, atol=1e-6)

@@ -47,11 +47,11 @@ class TransformerConfig:
     epoch). The codebook's cues are near-complete for English posts and miss more in other
     languages and wordings; a post seen without them makes the encoder's part of the head carry the
     label too (docs/EXPERIMENTS.md)."""
-    stance_tfidf: float = 0.0
+    stance_tfidf: float = 0.5
     """Weight of a TF-IDF + logistic regression stance model (the baseline's features, fitted on the
-    same posts) in the stance probabilities: ``(1 - w) * head + w * tfidf``. Why: the stance head
-    reads a mean of frozen-encoder windows, where the words that carry stance (names, loaded terms)
-    are diluted; TF-IDF keeps them (eval/SELECTION.md)."""
+    same posts) in the stance probabilities: ``(1 - w) * head + w * tfidf``; 0 turns it off. Why: the
+    stance head reads a mean of frozen-encoder windows, where the words that carry stance (names,
+    loaded terms) are diluted; TF-IDF keeps them. The blend won its comparison (eval/SELECTION.md)."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2

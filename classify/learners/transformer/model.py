@@ -21,6 +21,10 @@ Design, and why (numbers in the evaluation report):
   lost to the codebook's cues (eval/SELECTION.md), so shipped topics are the cue rule's; the head is
   still trained (it shares nothing with the frame and stance heads on a frozen encoder, so it costs
   little) and used when the option is off.
+* **Stance blended with TF-IDF** (``stance_tfidf``): the stance probabilities are the mean of the
+  stance head's and those of a TF-IDF + logistic regression stance model fitted on the same posts
+  (saved in ``tfidf/``). The head reads a mean of frozen-encoder windows, which dilutes the names
+  and loaded words that carry stance; the blend won across sources (eval/SELECTION.md).
 * **Stacked with the cues** (``classify.stacking``): post scores and the post's cue hits are combined
   by a small logistic regression with one row per label (``stack_topics_per_label``,
   ``stack_frames_per_label``), fitted on the inner out-of-fold predictions.
@@ -396,6 +400,7 @@ class TransformerModel(Model):
         cfg.setdefault("stack_cues", False)  # models saved before these options had neither
         cfg.setdefault("cue_prior", 0.0)
         cfg.setdefault("cue_dropout", 0.0)
+        cfg.setdefault("stance_tfidf", 0.0)
         drop_removed_options(cfg, path)
         for key in ("stack_frames_per_label", "stack_topics_per_label"):  # saved before the options: one stacker per task
             cfg.setdefault(key, False)
