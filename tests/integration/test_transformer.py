@@ -16,8 +16,8 @@ from classify.learners.transformer.network import windows
 
 
 def config(enc, **kw):
-    """Learned topics here, so the network's topic head is what these tests exercise."""
-    return TransformerConfig(encoder=str(enc), epochs=2, threshold_folds=0, **{"topics_from_cues": False, **kw})
+    """Learned topics and no TF-IDF stance blend here, so the network's heads are what these tests exercise."""
+    return TransformerConfig(encoder=str(enc), epochs=2, threshold_folds=0, **{"topics_from_cues": False, "stance_tfidf": 0.0, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +342,7 @@ def test_stance_tfidf_blends_the_tfidf_stance_and_survives_saving(tiny_encoder, 
     from classify.learners.baseline.model import BaselineConfig, BaselineModel
 
     g = make_gold()
-    plain = TransformerModel(config(tiny_encoder, stance_tfidf=0.0)).fit(g, g)
+    plain = TransformerModel(config(tiny_encoder)).fit(g, g)
     blend = TransformerModel(config(tiny_encoder, stance_tfidf=0.5)).fit(g, g)
     tfidf = BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g)
     want = 0.5 * plain.predict_proba(g).stance + 0.5 * tfidf.predict_proba(g).stance
