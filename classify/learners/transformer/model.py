@@ -24,7 +24,8 @@ Design, and why (numbers in the evaluation report):
 * **Stance blended with TF-IDF** (``stance_tfidf``): the stance probabilities are the mean of the
   stance head's and those of a TF-IDF + logistic regression stance model fitted on the same posts
   (saved in ``tfidf/``). The head reads a mean of frozen-encoder windows, which dilutes the names
-  and loaded words that carry stance; the blend won across sources (eval/SELECTION.md).
+  and loaded words that carry stance; the blend won its comparison on cross-validation and left-out
+  sources (eval/SELECTION.md).
 * **Stacked with the cues** (``classify.stacking``): post scores and the post's cue hits are combined
   by a small logistic regression with one row per label (``stack_topics_per_label``,
   ``stack_frames_per_label``), fitted on the inner out-of-fold predictions.
