@@ -17,7 +17,7 @@ from classify.learners.transformer.network import windows
 
 def config(enc, **kw):
     """Learned topics and no TF-IDF stance blend here, so the network's heads are what these tests exercise."""
-    return TransformerConfig(encoder=str(enc), epochs=2, threshold_folds=0, **{"topics_from_cues": False, "stance_tfidf": 0.0, **kw})
+    return TransformerConfig(encoder=str(enc), epochs=2, **{"threshold_folds": 0, "topics_from_cues": False, "stance_tfidf": 0.0, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -361,3 +361,25 @@ def test_stance_tfidf_blends_the_tfidf_stance_and_survives_saving(tiny_encoder, 
     del cfg["stance_tfidf"]
     (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
     np.testing.assert_allclose(load_model(tmp_path / "old").predict_proba(g).stance, plain.predict_proba(g).stance, atol=1e-6)
+
+
+def test_frames_tfidf_blends_the_tfidf_frames_before_the_thresholds(tiny_encoder, tmp_path):
+    from conftest import make_gold
+
+    from classify.learners.baseline.model import BaselineConfig, BaselineModel
+
+    g = make_gold()
+    plain = TransformerModel(config(tiny_encoder)).fit(g, g)
+    blend = TransformerModel(config(tiny_encoder, frames_tfidf=0.25)).fit(g, g)
+    tfidf = BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g)
+    want = 0.75 * plain.predict_proba(g).frames + 0.25 * tfidf.predict_proba(g).frames
+    np.testing.assert_allclose(blend.predict_proba(g).frames, want, atol=1e-6)
+    np.testing.assert_allclose(blend.predict_proba(g).stance, plain.predict_proba(g).stance, atol=1e-6)
+    blend.save(tmp_path / "model")
+    np.testing.assert_allclose(load_model(tmp_path / "model").predict_proba(g).frames, want, atol=1e-6)
+    with pytest.raises(ConfigError, match="frames_tfidf"):
+        TransformerConfig(frames_tfidf=-0.1)
+    # with inner folds the thresholds and stackers are fitted on blended out-of-fold frames: they differ from the plain model's
+    a = TransformerModel(config(tiny_encoder, threshold_folds=2)).fit(g, g)
+    b = TransformerModel(config(tiny_encoder, threshold_folds=2, frames_tfidf=1.0)).fit(g, g)
+    assert not np.allclose(a.stackers_, b.stackers_)

@@ -52,6 +52,10 @@ class TransformerConfig:
     same posts) in the stance probabilities: ``(1 - w) * head + w * tfidf``; 0 turns it off. Why: the
     stance head reads a mean of frozen-encoder windows, where the words that carry stance (names,
     loaded terms) are diluted; TF-IDF keeps them. The blend won its comparison (eval/SELECTION.md)."""
+    frames_tfidf: float = 0.0
+    """Weight of the same TF-IDF model's frame probabilities in the frame scores, blended before the
+    cue stacker and the thresholds (also in the inner folds that choose them); 0 turns it off. Why:
+    across sources the baseline's frames led the head's on the English sources (eval/SELECTION.md)."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2
@@ -67,6 +71,7 @@ class TransformerConfig:
         check_float("TransformerConfig", "cue_prior", self.cue_prior, 0, 100)
         check_float("TransformerConfig", "cue_dropout", self.cue_dropout, 0, 1)
         check_float("TransformerConfig", "stance_tfidf", self.stance_tfidf, 0, 1)
+        check_float("TransformerConfig", "frames_tfidf", self.frames_tfidf, 0, 1)
         for name in ("lr_encoder", "lr_heads"):
             check_float("TransformerConfig", name, getattr(self, name), 0, lo_open=True)
         check_folds("TransformerConfig", "threshold_folds", self.threshold_folds)

@@ -80,6 +80,11 @@ BF16_INFERENCE = "PyTorch, encoder matrix products in bfloat16 (classify.transfo
 
 
 
+def blend(P: np.ndarray, Q: np.ndarray, w: float) -> np.ndarray:
+    """``(1 - w) * P + w * Q``: the head's probabilities mixed with the TF-IDF model's."""
+    return P if not w else (1 - w) * P + w * Q
+
+
 class TransformerModel(Model):
     """Multilingual encoder fine-tuned with multi-task heads; see the module docstring."""
 
@@ -129,7 +134,7 @@ class TransformerModel(Model):
         evidence = [dict(e) if isinstance(e, dict) else {} for e in gold["evidence"]] if "evidence" in gold.columns else None
         groups = [str(g) for g in groups] if groups is not None else (gold["group"].astype(str).tolist() if "group" in gold.columns else [str(i) for i in range(len(gold))])
         tok, mdl, n_frozen, frozen, cue = self._prepare(paragraphs)
-        self.thresholds_ = self._oof_thresholds(paragraphs, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue)
+        self.thresholds_ = self._oof_thresholds(paragraphs, gold, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue)
         self.net_ = train_net(self.config, self.codebook, paragraphs, Yt, Yf, ys, evidence, mdl, n_frozen, frozen, cue)
         self.tfidf_ = self._fit_tfidf(paragraphs, gold, groups)
         self.tok_, self.base_, self.n_frozen_, self.encoder_config_ = tok, mdl, n_frozen, mdl.config
@@ -143,16 +148,18 @@ class TransformerModel(Model):
         return self
 
     def _fit_tfidf(self, paragraphs, gold, groups):
-        """The TF-IDF stance model blended into the stance (``stance_tfidf``), or None when its weight is 0.
+        """The TF-IDF model blended into the stance and frames (``stance_tfidf``, ``frames_tfidf``), or
+        None when both weights are 0.
 
-        A baseline without inner folds: only its stance regression is used, which needs no thresholds."""
-        if not self.config.stance_tfidf:
+        A baseline without inner folds or stacker: only its raw probabilities are blended, and the
+        transformer's own stacker and thresholds come after the blend."""
+        if not (self.config.stance_tfidf or self.config.frames_tfidf):
             return None
         from ..baseline.model import BaselineConfig, BaselineModel
 
         return BaselineModel(BaselineConfig(threshold_folds=0, seed=self.config.seed), self.codebook).fit(paragraphs, gold, groups)
 
-    def _oof_thresholds(self, paragraphs, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue):
+    def _oof_thresholds(self, paragraphs, gold, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue):
         # imported here, training only: iterstrat and sklearn stay out of tagging's start-up
         from ...evaluation.splits import group_folds, stacked_targets
 
@@ -165,8 +172,12 @@ class TransformerModel(Model):
         for tr, te in group_folds(Y, groups, n_splits=k, seed=self.config.seed):
             net = train_net(self.config, self.codebook, [paragraphs[i] for i in tr], Yt[tr], Yf[tr], ys[tr],
                             None if evidence is None else [evidence[i] for i in tr], mdl, n_frozen, frozen, cue)
-            pr = self._predict_with(net, [paragraphs[i] for i in te], frozen, cue)
+            held = [paragraphs[i] for i in te]
+            pr = self._predict_with(net, held, frozen, cue)
             Pt[te], Pf[te] = pr.topics, pr.frames
+            if self.config.frames_tfidf:  # the blend the thresholds will see, from a TF-IDF model of these folds
+                tfidf = self._fit_tfidf([paragraphs[i] for i in tr], gold.iloc[tr], [groups[i] for i in tr])
+                Pf[te] = blend(pr.frames, tfidf.predict_proba(held).frames, self.config.frames_tfidf)
         self.stackers_ = None
         if self.config.stack_cues:
             H = post_hits(self.matcher_, paragraphs)
@@ -246,13 +257,15 @@ class TransformerModel(Model):
             S[i] = e / e.sum()
             per_para.append(expit(pl[:, nt:]))
         H = np.array([hits[[index[p] for p in paras]].sum(axis=0) for paras in paragraphs], dtype=float).reshape(len(paragraphs), hits.shape[1])
+        tfidf = self.tfidf_.predict_proba(paragraphs) if getattr(self, "tfidf_", None) is not None else None
+        if tfidf is not None:
+            F = blend(F, tfidf.frames, self.config.frames_tfidf)
         if getattr(self, "stackers_", None) is not None:
             T, F = apply_stacker(self.stackers_[:nt], T, H[:, :nt]), apply_stacker(self.stackers_[nt:], F, H[:, nt:])
         if self.config.topics_from_cues:
             T = (H[:, :nt] > 0).astype(float)
-        if getattr(self, "tfidf_", None) is not None:
-            w = self.config.stance_tfidf
-            S = (1 - w) * S + w * self.tfidf_.predict_proba(paragraphs).stance
+        if tfidf is not None:
+            S = blend(S, tfidf.stance, self.config.stance_tfidf)
         return Probas(T, F, S, per_para)
 
     def use_bf16(self) -> TransformerModel:
@@ -402,6 +415,7 @@ class TransformerModel(Model):
         cfg.setdefault("cue_prior", 0.0)
         cfg.setdefault("cue_dropout", 0.0)
         cfg.setdefault("stance_tfidf", 0.0)
+        cfg.setdefault("frames_tfidf", 0.0)
         drop_removed_options(cfg, path)
         for key in ("stack_frames_per_label", "stack_topics_per_label"):  # saved before the options: one stacker per task
             cfg.setdefault(key, False)
@@ -448,7 +462,7 @@ class TransformerModel(Model):
             raise ModelError(f"{path / 'heads.safetensors'}: heads do not match the encoder or codebook ({exc}); retrain") from None
         net.eval()
         self.net_ = net
-        self.tfidf_ = self._load_tfidf(path / "tfidf") if self.config.stance_tfidf else None
+        self.tfidf_ = self._load_tfidf(path / "tfidf") if (self.config.stance_tfidf or self.config.frames_tfidf) else None
 
     def _load_tfidf(self, path: Path):
         """The blended TF-IDF stance model saved beside the heads (arrays and JSON, as a baseline's)."""
