@@ -16,8 +16,9 @@ from classify.learners.transformer.network import windows
 
 
 def config(enc, **kw):
-    """Learned topics and no TF-IDF stance blend here, so the network's heads are what these tests exercise."""
-    return TransformerConfig(encoder=str(enc), epochs=2, **{"threshold_folds": 0, "topics_from_cues": False, "stance_tfidf": 0.0, **kw})
+    """Learned topics and no TF-IDF blends here, so the network's heads are what these tests exercise."""
+    return TransformerConfig(encoder=str(enc), epochs=2, **{"threshold_folds": 0, "topics_from_cues": False, "stance_tfidf": 0.0,
+                                                            "frames_tfidf": 0.0, **kw})
 
 
 @pytest.fixture(scope="module")

@@ -52,10 +52,11 @@ class TransformerConfig:
     same posts) in the stance probabilities: ``(1 - w) * head + w * tfidf``; 0 turns it off. Why: the
     stance head reads a mean of frozen-encoder windows, where the words that carry stance (names,
     loaded terms) are diluted; TF-IDF keeps them. The blend won its comparison (eval/SELECTION.md)."""
-    frames_tfidf: float = 0.0
+    frames_tfidf: float = 0.5
     """Weight of the same TF-IDF model's frame probabilities in the frame scores, blended before the
     cue stacker and the thresholds (also in the inner folds that choose them); 0 turns it off. Why:
-    across sources the baseline's frames led the head's on the English sources (eval/SELECTION.md)."""
+    the baseline's frames led the head's on the English sources; the blend won its comparison under
+    cross-validation and on every left-out source (eval/SELECTION.md)."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2

@@ -21,11 +21,12 @@ Design, and why (numbers in the evaluation report):
   lost to the codebook's cues (eval/SELECTION.md), so shipped topics are the cue rule's; the head is
   still trained (it shares nothing with the frame and stance heads on a frozen encoder, so it costs
   little) and used when the option is off.
-* **Stance blended with TF-IDF** (``stance_tfidf``): the stance probabilities are the mean of the
-  stance head's and those of a TF-IDF + logistic regression stance model fitted on the same posts
-  (saved in ``tfidf/``). The head reads a mean of frozen-encoder windows, which dilutes the names
-  and loaded words that carry stance; the blend won its comparison on cross-validation and left-out
-  sources (eval/SELECTION.md).
+* **Stance and frames blended with TF-IDF** (``stance_tfidf``, ``frames_tfidf``): the stance and
+  frame probabilities are the mean of the heads' and those of a TF-IDF + logistic regression model
+  fitted on the same posts (saved in ``tfidf/``); the frames are blended before the cue stacker and
+  the thresholds, also in the inner folds. The heads read frozen-encoder windows, which dilute the
+  names and loaded words that carry stance and frames; each blend won its comparison on
+  cross-validation and left-out sources (eval/SELECTION.md).
 * **Stacked with the cues** (``classify.stacking``): post scores and the post's cue hits are combined
   by a small logistic regression with one row per label (``stack_topics_per_label``,
   ``stack_frames_per_label``), fitted on the inner out-of-fold predictions.
