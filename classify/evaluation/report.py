@@ -205,7 +205,7 @@ def _intro(result: dict[str, Any], kinds: Sequence[str]) -> str:
     seeds = ", ".join(str(s) for s in p.get("split_seeds", []))
     text = (f"Evaluated: {models}, on the {d.get('n_posts', '?')} posts ({d.get('n_groups', '?')} duplicate/translation "
             f"groups; languages: {langs or '?'}) of `{d.get('gold', '?')}` (sha256 `{d.get('sha256', '?')}`), codebook "
-            f"version {cb.get('version', '?')}. Protocol: {p.get('repeats', '?')} repeats of {p.get('folds', '?')}-fold "
+            f"version {cb.get('version', '?')}. Protocol: {_times(p.get('repeats', '?'))} {p.get('folds', '?')}-fold "
             f"cross-validation ({p.get('splitter', '?')}; split seeds {seeds or '?'}); every model, with its thresholds "
             f"and tuning, is fitted on the training folds only and scored on out-of-fold predictions. Scores are the mean "
             f"over repeats of the pooled out-of-fold score; 95% intervals come from {p.get('n_boot', '?')} bootstrap "
@@ -342,3 +342,7 @@ def render(result: dict[str, Any], run: str, plots_dir: Path | None = None) -> t
             (plots_dir / f"{fig.name}.png").write_bytes(fig.png)
     return render_markdown(blocks), render_html(blocks, f"classify evaluation {run}")
 
+
+def _times(repeats: Any) -> str:
+    """'one run of' / 'N repeats of' for the protocol sentence."""
+    return "one run of" if repeats == 1 else f"{repeats} repeats of"
