@@ -384,3 +384,21 @@ def test_frames_tfidf_blends_the_tfidf_frames_before_the_thresholds(tiny_encoder
     a = TransformerModel(config(tiny_encoder, threshold_folds=2)).fit(g, g)
     b = TransformerModel(config(tiny_encoder, threshold_folds=2, frames_tfidf=1.0)).fit(g, g)
     assert not np.allclose(a.stackers_, b.stackers_)
+
+
+def test_stance_needs_west_gives_none_to_posts_naming_no_western_actor(tiny_encoder, tmp_path):
+    from conftest import make_gold
+
+    from classify.learners.west import names_west
+
+    g = make_gold()
+    plain = TransformerModel(config(tiny_encoder)).fit(g, g)
+    gated = TransformerModel(config(tiny_encoder, stance_needs_west=True)).fit(g, g)
+    posts = [["Talks with NATO on security guarantees."], ["Переговоры с Вашингтоном."], ["A concert in Kazan; us and our west wing."]]
+    assert [names_west(p) for p in posts] == [True, True, False]
+    none = gated.codebook.stances.index("none")
+    S, S0 = gated.predict_proba(posts).stance, plain.predict_proba(posts).stance
+    np.testing.assert_allclose(S[:2], S0[:2], atol=1e-6)
+    np.testing.assert_array_equal(S[2], np.eye(len(S[2]))[none])
+    gated.save(tmp_path / "model")
+    np.testing.assert_allclose(load_model(tmp_path / "model").predict_proba(posts).stance, S, atol=1e-6)

@@ -58,6 +58,7 @@ from ..checks import check_arrays
 from ..cues import CueMatcher
 from ..stacking import apply_stacker, fit_stacker, label_rows, post_hits
 from ..thresholds import choose
+from ..west import gate_stance
 from .config import TransformerConfig, drop_removed_options
 from .network import (
     build_net,
@@ -267,6 +268,8 @@ class TransformerModel(Model):
             T = (H[:, :nt] > 0).astype(float)
         if tfidf is not None:
             S = blend(S, tfidf.stance, self.config.stance_tfidf)
+        if self.config.stance_needs_west:
+            S = gate_stance(S, paragraphs, self.codebook.stances.index(self.codebook.no_stance))
         return Probas(T, F, S, per_para)
 
     def use_bf16(self) -> TransformerModel:
@@ -417,6 +420,7 @@ class TransformerModel(Model):
         cfg.setdefault("cue_dropout", 0.0)
         cfg.setdefault("stance_tfidf", 0.0)
         cfg.setdefault("frames_tfidf", 0.0)
+        cfg.setdefault("stance_needs_west", False)
         drop_removed_options(cfg, path)
         for key in ("stack_frames_per_label", "stack_topics_per_label"):  # saved before the options: one stacker per task
             cfg.setdefault(key, False)
