@@ -88,3 +88,16 @@ def test_topic_stacker_shared_or_per_topic_survives_save_and_load(gold, tmp_path
     cfg.pop("stack_topics_per_label")
     cfg_path.write_text(json.dumps(cfg))
     assert load_model(tmp_path / "m").config.stack_topics_per_label is False
+
+
+def test_stance_needs_west_gives_none_where_no_western_actor_is_named(gold, tmp_path):
+    from classify.learners import load_model
+
+    posts = [["Sanctions imposed by the EU are illegal."], ["Москва и Пекин подписали соглашение."]]
+    plain = BaselineModel(BaselineConfig(threshold_folds=0)).fit(gold, gold)
+    gated = BaselineModel(BaselineConfig(threshold_folds=0, stance_needs_west=True)).fit(gold, gold)
+    S, S0 = gated.predict_proba(posts).stance, plain.predict_proba(posts).stance
+    np.testing.assert_allclose(S[0], S0[0])
+    assert S0[1].max() < 1.0 and S[1].tolist() == np.eye(3)[gated.codebook.stances.index("none")].tolist()
+    gated.save(tmp_path / "m")
+    np.testing.assert_allclose(load_model(tmp_path / "m").predict_proba(posts).stance, S)

@@ -41,6 +41,7 @@ from ..checks import check_arrays, check_vocab
 from ..cues import CueMatcher
 from ..stacking import apply_stacker, fit_stacker, label_rows, post_hits
 from ..thresholds import choose
+from ..west import gate_stance
 from .fastvec import CharNgramCounter, WordNgramCounter
 
 
@@ -75,6 +76,9 @@ class BaselineConfig:
     small by the L2 penalty, ``classify.stacking``) instead of one shared by all frames."""
     stack_topics_per_label: bool = False
     """The same for the topics (default: one stacker row shared by all four topics)."""
+    stance_needs_west: bool = False
+    """Give stance ``none`` to a post that names no Western actor (``classify.learners.west``): the
+    codebook's stance evaluates Western governments and alliances, which such a post does not name."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -357,6 +361,8 @@ class BaselineModel(Model):
         if getattr(self, "stackers_", None) is not None:
             topics = apply_stacker(self.stackers_[:nt], topics, H[:, :nt])
             frames = apply_stacker(self.stackers_[nt:], frames, H[:, nt:])
+        if self.config.stance_needs_west:
+            S = gate_stance(S, paragraphs, self.codebook.stances.index(self.codebook.no_stance))
         return Probas(topics=topics, frames=frames, stance=S, paragraph_frames=per_para)
 
     def _label_proba_from(self, Z: np.ndarray, hits: np.ndarray, cols: slice) -> np.ndarray:
@@ -410,6 +416,7 @@ class BaselineModel(Model):
         cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
         for key in ("stack_frames_per_label", "stack_topics_per_label"):  # saved before the options: one stacker per task
             cfg.setdefault(key, False)
+        cfg.setdefault("stance_needs_west", False)
         if cfg.pop("frame_unit", "paragraph") != "paragraph":
             raise ModelError(f"{path}: trained with frame_unit='post', an option this version no longer has; retrain it")
         cfg.pop("extra", None)
