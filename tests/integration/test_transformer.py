@@ -16,9 +16,9 @@ from classify.learners.transformer.network import windows
 
 
 def config(enc, **kw):
-    """Learned topics and no TF-IDF blends here, so the network's heads are what these tests exercise."""
+    """Learned topics, no TF-IDF blends and no stance gate here, so the network's heads are what these tests exercise."""
     return TransformerConfig(encoder=str(enc), epochs=2, **{"threshold_folds": 0, "topics_from_cues": False, "stance_tfidf": 0.0,
-                                                            "frames_tfidf": 0.0, **kw})
+                                                            "frames_tfidf": 0.0, "stance_needs_west": False, **kw})
 
 
 @pytest.fixture(scope="module")

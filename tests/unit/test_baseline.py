@@ -9,7 +9,8 @@ from classify.learners.baseline.model import BaselineConfig, BaselineModel
 
 
 def test_learns_held_out_posts(gold):
-    m = BaselineModel(BaselineConfig(threshold_folds=3, use_cues=False)).fit(gold, gold)
+    # the toy gold marks posts on the "Kiev regime" `against` without naming the West: no stance gate here
+    m = BaselineModel(BaselineConfig(threshold_folds=3, use_cues=False, stance_needs_west=False)).fit(gold, gold)
     out = m.predict(["BRICS leaders met at the summit in Kazan and welcomed new BRICS partners.",
                      "Киевский режим снова применил террористические методы."])
     assert "brics" in out.loc[0, "topics"]
@@ -94,8 +95,8 @@ def test_stance_needs_west_gives_none_where_no_western_actor_is_named(gold, tmp_
     from classify.learners import load_model
 
     posts = [["Sanctions imposed by the EU are illegal."], ["Москва и Пекин подписали соглашение."]]
-    plain = BaselineModel(BaselineConfig(threshold_folds=0)).fit(gold, gold)
-    gated = BaselineModel(BaselineConfig(threshold_folds=0, stance_needs_west=True)).fit(gold, gold)
+    plain = BaselineModel(BaselineConfig(threshold_folds=0, stance_needs_west=False)).fit(gold, gold)
+    gated = BaselineModel(BaselineConfig(threshold_folds=0)).fit(gold, gold)
     S, S0 = gated.predict_proba(posts).stance, plain.predict_proba(posts).stance
     np.testing.assert_allclose(S[0], S0[0])
     assert S0[1].max() < 1.0 and S[1].tolist() == np.eye(3)[gated.codebook.stances.index("none")].tolist()

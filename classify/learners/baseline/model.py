@@ -76,9 +76,10 @@ class BaselineConfig:
     small by the L2 penalty, ``classify.stacking``) instead of one shared by all frames."""
     stack_topics_per_label: bool = False
     """The same for the topics (default: one stacker row shared by all four topics)."""
-    stance_needs_west: bool = False
+    stance_needs_west: bool = True
     """Give stance ``none`` to a post that names no Western actor (``classify.learners.west``): the
-    codebook's stance evaluates Western governments and alliances, which such a post does not name."""
+    codebook's stance evaluates Western governments and alliances, which such a post does not name.
+    It won its comparison (eval/SELECTION.md)."""
     seed: int = 0
 
     def __post_init__(self) -> None:

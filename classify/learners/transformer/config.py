@@ -57,9 +57,10 @@ class TransformerConfig:
     cue stacker and the thresholds (also in the inner folds that choose them); 0 turns it off. Why:
     the baseline's frames led the head's on the English sources; the blend won its comparison under
     cross-validation and on every left-out source (eval/SELECTION.md)."""
-    stance_needs_west: bool = False
+    stance_needs_west: bool = True
     """Give stance ``none`` to a post that names no Western actor (``classify.learners.west``): the
-    codebook's stance evaluates Western governments and alliances, which such a post does not name."""
+    codebook's stance evaluates Western governments and alliances, which such a post does not name.
+    It won its comparison under cross-validation and on the left-out sources (eval/SELECTION.md)."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2

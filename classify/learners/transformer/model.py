@@ -27,6 +27,9 @@ Design, and why (numbers in the evaluation report):
   the thresholds, also in the inner folds. The heads read frozen-encoder windows, which dilute the
   names and loaded words that carry stance and frames; each blend won its comparison on
   cross-validation and left-out sources (eval/SELECTION.md).
+* **No Western actor named, no stance** (``stance_needs_west``): the codebook's stance evaluates
+  Western governments and alliances, so a post that names none (``classify.learners.west``) gets
+  ``none``; it won its comparison (eval/SELECTION.md).
 * **Stacked with the cues** (``classify.stacking``): post scores and the post's cue hits are combined
   by a small logistic regression with one row per label (``stack_topics_per_label``,
   ``stack_frames_per_label``), fitted on the inner out-of-fold predictions.
