@@ -345,7 +345,7 @@ def test_stance_tfidf_blends_the_tfidf_stance_and_survives_saving(tiny_encoder, 
     g = make_gold()
     plain = TransformerModel(config(tiny_encoder)).fit(g, g)
     blend = TransformerModel(config(tiny_encoder, stance_tfidf=0.5)).fit(g, g)
-    tfidf = BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g)
+    tfidf = BaselineModel(BaselineConfig(threshold_folds=0, stance_needs_west=False)).fit(g, g)
     want = 0.5 * plain.predict_proba(g).stance + 0.5 * tfidf.predict_proba(g).stance
     np.testing.assert_allclose(blend.predict_proba(g).stance, want, atol=1e-6)
     np.testing.assert_allclose(blend.predict_proba(g).frames, plain.predict_proba(g).frames, atol=1e-6)
@@ -372,7 +372,7 @@ def test_frames_tfidf_blends_the_tfidf_frames_before_the_thresholds(tiny_encoder
     g = make_gold()
     plain = TransformerModel(config(tiny_encoder)).fit(g, g)
     blend = TransformerModel(config(tiny_encoder, frames_tfidf=0.25)).fit(g, g)
-    tfidf = BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g)
+    tfidf = BaselineModel(BaselineConfig(threshold_folds=0, stance_needs_west=False)).fit(g, g)
     want = 0.75 * plain.predict_proba(g).frames + 0.25 * tfidf.predict_proba(g).frames
     np.testing.assert_allclose(blend.predict_proba(g).frames, want, atol=1e-6)
     np.testing.assert_allclose(blend.predict_proba(g).stance, plain.predict_proba(g).stance, atol=1e-6)

@@ -162,7 +162,9 @@ class TransformerModel(Model):
             return None
         from ..baseline.model import BaselineConfig, BaselineModel
 
-        return BaselineModel(BaselineConfig(threshold_folds=0, seed=self.config.seed), self.codebook).fit(paragraphs, gold, groups)
+        # its own stance gate off: the transformer's ``stance_needs_west`` alone decides
+        cfg = BaselineConfig(threshold_folds=0, stance_needs_west=False, seed=self.config.seed)
+        return BaselineModel(cfg, self.codebook).fit(paragraphs, gold, groups)
 
     def _oof_thresholds(self, paragraphs, gold, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue):
         # imported here, training only: iterstrat and sklearn stay out of tagging's start-up
