@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..codebook import Codebook
+
 _EN = (r"US|USA|U\.S\.|United States|America\w*|Washington|EU|European Union|Europe\w*|NATO|G7|West\w*|UK|Britain|"
        r"British|London|France|French|Paris|German\w*|Berlin|Ital\w*|Rome|Spain|Spanish|Madrid|Norw\w*|Ireland|Irish|"
        r"Netherlands|Dutch|Belgi\w*|Brussels|Austria\w*|Swed\w*|Finland|Finnish|Denmark|Danish|Poland|Polish|Greece|"
@@ -32,8 +34,9 @@ def names_west(paragraphs: Sequence[str]) -> bool:
     return any(WEST.search(p) for p in paragraphs)
 
 
-def gate_stance(S: np.ndarray, posts: Sequence[Sequence[str]], none_index: int) -> np.ndarray:
+def gate_stance(S: np.ndarray, posts: Sequence[Sequence[str]], codebook: Codebook) -> np.ndarray:
     """Stance probabilities with the rows of posts that name no Western actor set to certain ``none``."""
+    none_index = codebook.stances.index(codebook.no_stance)
     out = S.copy()
     absent = np.array([not names_west(ps) for ps in posts], dtype=bool)
     out[absent] = 0.0

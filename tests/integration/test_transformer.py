@@ -337,50 +337,45 @@ def test_topics_from_cues_are_the_cue_rules_topics_and_survive_saving(tiny_encod
     assert load_model(tmp_path / "model").predict(g)["topics"].tolist() == rule["topics"].tolist()
 
 
-def test_stance_tfidf_blends_the_tfidf_stance_and_survives_saving(tiny_encoder, tmp_path):
+@pytest.mark.parametrize("option, task, other, bad", [("stance_tfidf", "stance", "frames", 1.5),
+                                                      ("frames_tfidf", "frames", "stance", -0.1)])
+def test_tfidf_blend_mixes_its_task_only_and_survives_saving(tiny_encoder, tmp_path, option, task, other, bad):
     from conftest import make_gold
 
     from classify.learners.baseline.model import BaselineConfig, BaselineModel
 
     g = make_gold()
     plain = TransformerModel(config(tiny_encoder)).fit(g, g)
-    blend = TransformerModel(config(tiny_encoder, stance_tfidf=0.5)).fit(g, g)
+    blended = TransformerModel(config(tiny_encoder, **{option: 0.25})).fit(g, g)
     tfidf = BaselineModel(BaselineConfig(threshold_folds=0, stance_needs_west=False)).fit(g, g)
-    want = 0.5 * plain.predict_proba(g).stance + 0.5 * tfidf.predict_proba(g).stance
-    np.testing.assert_allclose(blend.predict_proba(g).stance, want, atol=1e-6)
-    np.testing.assert_allclose(blend.predict_proba(g).frames, plain.predict_proba(g).frames, atol=1e-6)
-    blend.save(tmp_path / "model")
-    np.testing.assert_allclose(load_model(tmp_path / "model").predict_proba(g).stance, want, atol=1e-6)
+    want = 0.75 * getattr(plain.predict_proba(g), task) + 0.25 * getattr(tfidf.predict_proba(g), task)
+    np.testing.assert_allclose(getattr(blended.predict_proba(g), task), want, atol=1e-6)
+    np.testing.assert_allclose(getattr(blended.predict_proba(g), other), getattr(plain.predict_proba(g), other), atol=1e-6)
+    blended.save(tmp_path / "model")
+    np.testing.assert_allclose(getattr(load_model(tmp_path / "model").predict_proba(g), task), want, atol=1e-6)
     shutil.rmtree(tmp_path / "model" / "tfidf")
     with pytest.raises(ModelError, match="tfidf"):
         load_model(tmp_path / "model")
-    with pytest.raises(ConfigError, match="stance_tfidf"):
-        TransformerConfig(stance_tfidf=1.5)
-    # a model saved before the option existed has no key and no tfidf/ folder: it loads unblended
-    plain.save(tmp_path / "old")
+    with pytest.raises(ConfigError, match=option):
+        TransformerConfig(**{option: bad})
+
+
+def test_models_saved_before_the_stance_blend_load_unblended(tiny_encoder, tmp_path):
+    from conftest import make_gold
+
+    g = make_gold()
+    plain = TransformerModel(config(tiny_encoder)).fit(g, g)
+    plain.save(tmp_path / "old")  # a model saved before the option existed has no key and no tfidf/ folder
     cfg = json.loads((tmp_path / "old" / "config.json").read_text())
     del cfg["stance_tfidf"]
     (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
     np.testing.assert_allclose(load_model(tmp_path / "old").predict_proba(g).stance, plain.predict_proba(g).stance, atol=1e-6)
 
 
-def test_frames_tfidf_blends_the_tfidf_frames_before_the_thresholds(tiny_encoder, tmp_path):
+def test_frames_blend_reaches_the_stackers_fitted_on_inner_folds(tiny_encoder):
     from conftest import make_gold
 
-    from classify.learners.baseline.model import BaselineConfig, BaselineModel
-
     g = make_gold()
-    plain = TransformerModel(config(tiny_encoder)).fit(g, g)
-    blend = TransformerModel(config(tiny_encoder, frames_tfidf=0.25)).fit(g, g)
-    tfidf = BaselineModel(BaselineConfig(threshold_folds=0, stance_needs_west=False)).fit(g, g)
-    want = 0.75 * plain.predict_proba(g).frames + 0.25 * tfidf.predict_proba(g).frames
-    np.testing.assert_allclose(blend.predict_proba(g).frames, want, atol=1e-6)
-    np.testing.assert_allclose(blend.predict_proba(g).stance, plain.predict_proba(g).stance, atol=1e-6)
-    blend.save(tmp_path / "model")
-    np.testing.assert_allclose(load_model(tmp_path / "model").predict_proba(g).frames, want, atol=1e-6)
-    with pytest.raises(ConfigError, match="frames_tfidf"):
-        TransformerConfig(frames_tfidf=-0.1)
-    # with inner folds the thresholds and stackers are fitted on blended out-of-fold frames: they differ from the plain model's
     a = TransformerModel(config(tiny_encoder, threshold_folds=2)).fit(g, g)
     b = TransformerModel(config(tiny_encoder, threshold_folds=2, frames_tfidf=1.0)).fit(g, g)
     assert not np.allclose(a.stackers_, b.stackers_)

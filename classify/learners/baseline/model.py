@@ -363,7 +363,7 @@ class BaselineModel(Model):
             topics = apply_stacker(self.stackers_[:nt], topics, H[:, :nt])
             frames = apply_stacker(self.stackers_[nt:], frames, H[:, nt:])
         if self.config.stance_needs_west:
-            S = gate_stance(S, paragraphs, self.codebook.stances.index(self.codebook.no_stance))
+            S = gate_stance(S, paragraphs, self.codebook)
         return Probas(topics=topics, frames=frames, stance=S, paragraph_frames=per_para)
 
     def _label_proba_from(self, Z: np.ndarray, hits: np.ndarray, cols: slice) -> np.ndarray:

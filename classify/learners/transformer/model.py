@@ -274,7 +274,7 @@ class TransformerModel(Model):
         if tfidf is not None:
             S = blend(S, tfidf.stance, self.config.stance_tfidf)
         if self.config.stance_needs_west:
-            S = gate_stance(S, paragraphs, self.codebook.stances.index(self.codebook.no_stance))
+            S = gate_stance(S, paragraphs, self.codebook)
         return Probas(T, F, S, per_para)
 
     def use_bf16(self) -> TransformerModel:
