@@ -39,7 +39,8 @@ MIN_LITERAL = 2
 CACHE_SIZE = 20_000
 """Paragraphs whose hits are kept (emptied when full): enough for every paragraph of cross-validation on
 the gold set, small enough that tagging a long dump (all new paragraphs) keeps flat memory."""
-_CACHES: dict[str, dict[str, np.ndarray]] = {}  # per codebook file: text -> hit vector
+_CACHES: dict[tuple[str, bool], dict[str, np.ndarray]] = {}  # per codebook file and hashtag mode: text -> hit vector
+HASHTAG_MARK = re.compile(r"#(?=\w)")  # the '#' of a hashtag: "#BRICS" is read as "BRICS" with ``hashtags=True``
 
 
 # ----------------------------------------------------------------------------- prefilter literals
@@ -105,6 +106,10 @@ class CueMatcher:
     ----------
     codebook : Codebook
         Where the cues and the label order come from.
+    hashtags : bool, default=False
+        Read a hashtag as its word (drop the ``#``), so a cue written to skip bare hashtags such as
+        ``(?<!#)\bBRICS\b`` matches ``#BRICS Summit``. The cue rule keeps False (the codebook's cues
+        as written); the learned models may turn it on (their ``cue_hashtags`` option).
 
     Attributes
     ----------
@@ -120,8 +125,9 @@ class CueMatcher:
     True
     """
 
-    def __init__(self, codebook: Codebook) -> None:
+    def __init__(self, codebook: Codebook, hashtags: bool = False) -> None:
         self.codebook = codebook
+        self.hashtags = hashtags
         self.label_ids: tuple[str, ...] = (*codebook.topics, *codebook.frames)
         self.patterns: dict[str, re.Pattern | None] = {}
         self._cues: list[tuple[str, ...]] = []
@@ -137,7 +143,7 @@ class CueMatcher:
             self._always.append(frozenset(k for k, ls in enumerate(lits) if ls is None))
         self._subsets: dict[tuple[int, tuple[int, ...]], re.Pattern | None] = {}
         self._automaton = _literal_automaton(self._literals)
-        self._cache: dict[str, np.ndarray] = _CACHES.setdefault(codebook.sha256, {})
+        self._cache: dict[str, np.ndarray] = _CACHES.setdefault((codebook.sha256, hashtags), {})
 
     def hits(self, text: str) -> dict[str, int]:
         """Number of cue matches per label id in ``text`` (topics and frames)."""
@@ -151,7 +157,7 @@ class CueMatcher:
         """
         cached = self._cache.get(text)
         if cached is None:
-            text_e = text.translate(YO)
+            text_e = self._prepare(text)
             low = text_e.lower()
             cached = np.zeros(len(self.label_ids), dtype=np.int64)
             active: list[set[int]] = [set(a) for a in self._always]
@@ -165,6 +171,11 @@ class CueMatcher:
                 self._cache.clear()
             self._cache[text] = cached
         return cached
+
+    def _prepare(self, text: str) -> str:
+        """The text the cues are matched on: ё as е, and hashtags as words with ``hashtags``."""
+        text = text.translate(YO)
+        return HASHTAG_MARK.sub("", text) if self.hashtags else text
 
     def _pattern(self, j: int, active: tuple[int, ...]) -> re.Pattern:
         """The alternation of label ``j``'s cues that can match (their literals are present).
@@ -188,7 +199,10 @@ class CueMatcher:
     def matched(self, text: str, label_id: str) -> list[str]:
         """The matched strings of one label (to show why the cue rule fired)."""
         pat = self.patterns[label_id]
-        return [text[m.start():m.end()] for m in pat.finditer(text.translate(YO))] if pat is not None else []
+        if pat is None:
+            return []
+        text = self._prepare(text)
+        return [text[m.start():m.end()] for m in pat.finditer(text)]
 
 
 def _literal_automaton(literals: Sequence[tuple[tuple[str, int], ...]]):

@@ -80,6 +80,9 @@ class BaselineConfig:
     """Give stance ``none`` to a post that names no Western actor (``classify.learners.west``): the
     codebook's stance evaluates Western governments and alliances, which such a post does not name.
     It won its comparison (eval/SELECTION.md)."""
+    cue_hashtags: bool = False
+    """Match the cues with a hashtag read as its word (``#BRICS`` as ``BRICS``; ``CueMatcher``), for
+    the cue features and the stacker; the cue rule itself keeps the codebook's cues as written."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -268,7 +271,7 @@ class BaselineModel(Model):
     def _fit_core(self, paragraphs: list[list[str]], Yt: np.ndarray, Yf: np.ndarray, ys: np.ndarray,
                   evidence: list[dict[str, list[int]]] | None = None) -> None:
         self.stackers_ = None
-        self.matcher_ = CueMatcher(self.codebook)
+        self.matcher_ = CueMatcher(self.codebook, self.config.cue_hashtags)
         self.feat_ = _Featuriser(self.config, self.matcher_)
         F = self.feat_.fit_transform(paragraphs)
         X, Xp, owner = F.post, F.para[F.para_rows], F.owner
@@ -418,6 +421,7 @@ class BaselineModel(Model):
         for key in ("stack_frames_per_label", "stack_topics_per_label"):  # saved before the options: one stacker per task
             cfg.setdefault(key, False)
         cfg.setdefault("stance_needs_west", False)
+        cfg.setdefault("cue_hashtags", False)
         if cfg.pop("frame_unit", "paragraph") != "paragraph":
             raise ModelError(f"{path}: trained with frame_unit='post', an option this version no longer has; retrain it")
         cfg.pop("extra", None)
@@ -425,7 +429,7 @@ class BaselineModel(Model):
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
         check_vocab(path / "vocab.json", vocab, ("word", "char"))
         self._check_weights(path / "weights.safetensors", w, vocab)
-        self.matcher_ = CueMatcher(self.codebook)
+        self.matcher_ = CueMatcher(self.codebook, self.config.cue_hashtags)
         self.feat_ = _Featuriser(self.config, self.matcher_)
         for name, vec in (("word", self.feat_.word), ("char", self.feat_.char)):
             vec.vocabulary_ = {t: i for i, t in enumerate(vocab[name])}
