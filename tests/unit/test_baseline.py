@@ -102,3 +102,21 @@ def test_stance_needs_west_gives_none_where_no_western_actor_is_named(gold, tmp_
     assert S0[1].max() < 1.0 and S[1].tolist() == np.eye(3)[gated.codebook.stances.index("none")].tolist()
     gated.save(tmp_path / "m")
     np.testing.assert_allclose(load_model(tmp_path / "m").predict_proba(posts).stance, S)
+
+
+def test_cue_hashtags_reach_the_cue_features_and_old_models_load_without(gold, tmp_path):
+    import json
+
+    from classify.learners import load_model
+
+    post = [["Putin will chair the 12th #BRICS Summit."]]
+    plain = BaselineModel(BaselineConfig(threshold_folds=0)).fit(gold, gold)
+    read = BaselineModel(BaselineConfig(threshold_folds=0, cue_hashtags=True)).fit(gold, gold)
+    brics = read.codebook.topics.index("brics")
+    assert read.predict_proba(post).topics[0, brics] > plain.predict_proba(post).topics[0, brics]
+    read.save(tmp_path / "m")
+    assert load_model(tmp_path / "m").config.cue_hashtags is True
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    del cfg["cue_hashtags"]
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    assert load_model(tmp_path / "m").config.cue_hashtags is False

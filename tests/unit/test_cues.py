@@ -259,3 +259,12 @@ def test_cue_rule_model_agrees_with_cue_rule_predict(cb, gold):
     assert pred["topics"].tolist() == ref["topics"].tolist()
     assert pred["frames"].tolist() == ref["frames"].tolist()
     assert pred["stance_west"].tolist() == ref["stance_west"].tolist()
+
+
+def test_hashtags_read_as_words_only_when_asked(cb, matcher):
+    text = "Putin will chair the 12th #BRICS Summit. #Россия #Energy"
+    read = CueMatcher(cb, hashtags=True)
+    assert matcher.hits(text)["brics"] == 0  # the codebook's cue skips a bare hashtag, as written
+    assert read.hits(text)["brics"] == 1 and read.matched(text, "brics") == ["BRICS"]
+    assert matcher.hits(text)["brics"] == 0  # the two modes keep separate caches
+    assert read.hits("C# and #1 stay as they are.") == matcher.hits("C# and #1 stay as they are.")
