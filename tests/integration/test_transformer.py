@@ -398,19 +398,3 @@ def test_stance_needs_west_gives_none_to_posts_naming_no_western_actor(tiny_enco
     gated.save(tmp_path / "model")
     np.testing.assert_allclose(load_model(tmp_path / "model").predict_proba(posts).stance, S, atol=1e-6)
 
-
-def test_cue_hashtags_reach_the_topics_taken_from_the_cues(tiny_encoder, tmp_path):
-    from conftest import make_gold
-
-    g = make_gold()
-    post = [["Putin will chair the 12th #BRICS Summit."]]
-    plain = TransformerModel(config(tiny_encoder, topics_from_cues=True)).fit(g, g)
-    read = TransformerModel(config(tiny_encoder, topics_from_cues=True, cue_hashtags=True)).fit(g, g)
-    brics = plain.codebook.topics.index("brics")
-    assert plain.predict_proba(post).topics[0, brics] == 0 and read.predict_proba(post).topics[0, brics] == 1
-    read.save(tmp_path / "model")
-    assert load_model(tmp_path / "model").predict(post).loc[0, "topics"] == ["brics"]
-    cfg = json.loads((tmp_path / "model" / "config.json").read_text())
-    del cfg["cue_hashtags"]  # saved before the option: the cues as written
-    (tmp_path / "model" / "config.json").write_text(json.dumps(cfg))
-    assert load_model(tmp_path / "model").config.cue_hashtags is False

@@ -80,9 +80,11 @@ class BaselineConfig:
     """Give stance ``none`` to a post that names no Western actor (``classify.learners.west``): the
     codebook's stance evaluates Western governments and alliances, which such a post does not name.
     It won its comparison (eval/SELECTION.md)."""
-    cue_hashtags: bool = False
+    cue_hashtags: bool = True
     """Match the cues with a hashtag read as its word (``#BRICS`` as ``BRICS``; ``CueMatcher``), for
-    the cue features and the stacker; the cue rule itself keeps the codebook's cues as written."""
+    the cue features and the stacker; the cue rule itself keeps the codebook's cues as written. Tweets
+    name their subject by hashtag where the codebook's cues skip bare hashtags; the option won its
+    comparison (eval/SELECTION.md)."""
     seed: int = 0
 
     def __post_init__(self) -> None:

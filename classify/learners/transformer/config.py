@@ -61,10 +61,6 @@ class TransformerConfig:
     """Give stance ``none`` to a post that names no Western actor (``classify.learners.west``): the
     codebook's stance evaluates Western governments and alliances, which such a post does not name.
     It won its comparison under cross-validation and on the left-out sources (eval/SELECTION.md)."""
-    cue_hashtags: bool = False
-    """Match the cues with a hashtag read as its word (``#BRICS`` as ``BRICS``; ``CueMatcher``), for
-    the cue features, the stacker and the topics taken from the cues; the cue rule itself keeps the
-    codebook's cues as written."""
     frame_aux_weight: float = 0.5
     """Weight of the paragraph-level frame loss on the gold evidence paragraphs."""
     threshold_folds: int = 2

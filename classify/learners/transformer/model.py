@@ -120,7 +120,7 @@ class TransformerModel(Model):
         texts = sorted({p for ps in paragraphs for p in ps})
         frozen = dict(zip(texts, frozen_states(texts, tok, mdl, n_layers - k, str(self.encoder_path_), self.config.max_length,
                                                    self.config.batch_size)))
-        matcher = self.matcher_ = CueMatcher(self.codebook, self.config.cue_hashtags)
+        matcher = self.matcher_ = CueMatcher(self.codebook)
         n_cues = len(self.codebook.topics) + len(self.codebook.frames)
         cue = {t: (np.log1p(matcher.vector(t)) if self.config.use_cues else np.zeros(n_cues)).astype(np.float32) for t in texts}
         return tok, mdl, n_layers - k, frozen, cue
@@ -162,9 +162,9 @@ class TransformerModel(Model):
             return None
         from ..baseline.model import BaselineConfig, BaselineModel
 
-        # its own stance gate off: the transformer's ``stance_needs_west`` alone decides
-        cfg = BaselineConfig(threshold_folds=0, stance_needs_west=False, cue_hashtags=self.config.cue_hashtags,
-                             seed=self.config.seed)
+        # its own stance gate off (the transformer's ``stance_needs_west`` alone decides) and the cues as
+        # written, as in the comparisons that chose the blends (eval/SELECTION.md)
+        cfg = BaselineConfig(threshold_folds=0, stance_needs_west=False, cue_hashtags=False, seed=self.config.seed)
         return BaselineModel(cfg, self.codebook).fit(paragraphs, gold, groups)
 
     def _oof_thresholds(self, paragraphs, gold, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue):
@@ -234,7 +234,7 @@ class TransformerModel(Model):
         nt = len(self.codebook.topics)
         n_out = nt + len(self.codebook.frames)
         if getattr(self, "matcher_", None) is None:
-            self.matcher_ = CueMatcher(self.codebook, self.config.cue_hashtags)  # built once per model: compiling the cues is not free
+            self.matcher_ = CueMatcher(self.codebook)  # built once per model: compiling the cues is not free
         hits = self.matcher_.paragraph_hits(texts).reshape(len(texts), len(self.matcher_.label_ids))
         Z, win_text = self.encode_windows(texts, hits)  # window representation (+ cues) and its text
         torch = torch_module()
@@ -382,7 +382,7 @@ class TransformerModel(Model):
         if self.config.use_cues:
             if hits is None:
                 if getattr(self, "matcher_", None) is None:
-                    self.matcher_ = CueMatcher(self.codebook, self.config.cue_hashtags)
+                    self.matcher_ = CueMatcher(self.codebook)
                 hits = self.matcher_.paragraph_hits(texts).reshape(len(texts), len(self.matcher_.label_ids))
             cues = np.log1p(hits).astype(np.float32)
             E = np.hstack([E, cues[win_text]])
@@ -427,7 +427,6 @@ class TransformerModel(Model):
         cfg.setdefault("stance_tfidf", 0.0)
         cfg.setdefault("frames_tfidf", 0.0)
         cfg.setdefault("stance_needs_west", False)
-        cfg.setdefault("cue_hashtags", False)
         drop_removed_options(cfg, path)
         for key in ("stack_frames_per_label", "stack_topics_per_label"):  # saved before the options: one stacker per task
             cfg.setdefault(key, False)
