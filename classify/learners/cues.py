@@ -108,8 +108,8 @@ class CueMatcher:
         Where the cues and the label order come from.
     hashtags : bool, default=False
         Read a hashtag as its word (drop the ``#``), so a cue written to skip bare hashtags such as
-        ``(?<!#)\bBRICS\b`` matches ``#BRICS Summit``. The cue rule keeps False (the codebook's cues
-        as written); the learned models may turn it on (their ``cue_hashtags`` option).
+        ``(?<!#)\bBRICS\b`` matches ``#BRICS Summit``. The cue rule and the transformer keep False
+        (the codebook's cues as written); the baseline turns it on (its ``cue_hashtags`` option).
 
     Attributes
     ----------

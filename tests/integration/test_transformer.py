@@ -347,7 +347,7 @@ def test_tfidf_blend_mixes_its_task_only_and_survives_saving(tiny_encoder, tmp_p
     g = make_gold()
     plain = TransformerModel(config(tiny_encoder)).fit(g, g)
     blended = TransformerModel(config(tiny_encoder, **{option: 0.25})).fit(g, g)
-    tfidf = BaselineModel(BaselineConfig(threshold_folds=0, stance_needs_west=False)).fit(g, g)
+    tfidf = BaselineModel(BaselineConfig(threshold_folds=0, stance_needs_west=False, cue_hashtags=False)).fit(g, g)
     want = 0.75 * getattr(plain.predict_proba(g), task) + 0.25 * getattr(tfidf.predict_proba(g), task)
     np.testing.assert_allclose(getattr(blended.predict_proba(g), task), want, atol=1e-6)
     np.testing.assert_allclose(getattr(blended.predict_proba(g), other), getattr(plain.predict_proba(g), other), atol=1e-6)
@@ -397,4 +397,3 @@ def test_stance_needs_west_gives_none_to_posts_naming_no_western_actor(tiny_enco
     np.testing.assert_array_equal(S[2], np.eye(len(S[2]))[none])
     gated.save(tmp_path / "model")
     np.testing.assert_allclose(load_model(tmp_path / "model").predict_proba(posts).stance, S, atol=1e-6)
-
