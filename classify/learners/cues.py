@@ -201,8 +201,9 @@ class CueMatcher:
         pat = self.patterns[label_id]
         if pat is None:
             return []
-        text = self._prepare(text)
-        return [text[m.start():m.end()] for m in pat.finditer(text)]
+        prepared = self._prepare(text)
+        shown = prepared if self.hashtags else text  # ё as е keeps positions: show the post's own spelling
+        return [shown[m.start():m.end()] for m in pat.finditer(prepared)]
 
 
 def _literal_automaton(literals: Sequence[tuple[tuple[str, int], ...]]):

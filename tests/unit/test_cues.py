@@ -267,4 +267,7 @@ def test_hashtags_read_as_words_only_when_asked(cb, matcher):
     assert matcher.hits(text)["brics"] == 0  # the codebook's cue skips a bare hashtag, as written
     assert read.hits(text)["brics"] == 1 and read.matched(text, "brics") == ["BRICS"]
     assert matcher.hits(text)["brics"] == 0  # the two modes keep separate caches
-    assert read.hits("C# and #1 stay as they are.") == matcher.hits("C# and #1 stay as they are.")
+    assert read.hits("C# and #1 are no cues.") == matcher.hits("C# and #1 are no cues.")  # a dropped '#' adds no hit
+    plain = "BRICS and the New Development Bank; надёжный партнёр."
+    assert read.hits(plain) == matcher.hits(plain) and read.hits(plain)["brics"] == 2  # no hashtag, no difference
+    assert matcher.matched(plain, "reliable_partnership") == ["надёжный партн"]  # shown as the post spells it
