@@ -337,6 +337,26 @@ def test_topics_from_cues_are_the_cue_rules_topics_and_survive_saving(tiny_encod
     assert load_model(tmp_path / "model").predict(g)["topics"].tolist() == rule["topics"].tolist()
 
 
+def test_topics_cue_hashtags_reads_hashtags_for_the_topics_only(tiny_encoder, tmp_path):
+    from conftest import make_gold
+
+    g = make_gold()
+    m = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=2,
+                                           topics_cue_hashtags=True)).fit(g, g)
+    posts = [["Putin will chair the 12th #BRICS Summit"], ["The BRICS summit opens today."], ["Sanctions are illegal."]]
+    brics = m.codebook.topics.index("brics")
+    on = m.predict_proba(posts)
+    m.config.topics_cue_hashtags = False
+    off = m.predict_proba(posts)
+    assert on.topics[:, brics].tolist() == [1, 1, 0]
+    assert off.topics[:, brics].tolist() == [0, 1, 0]  # the codebook's cue skips a bare hashtag
+    np.testing.assert_array_equal(on.frames, off.frames)  # the heads and stackers see the cues as written
+    np.testing.assert_array_equal(on.stance, off.stance)
+    m.config.topics_cue_hashtags = True
+    m.save(tmp_path / "model")
+    assert load_model(tmp_path / "model").predict_proba(posts).topics[:, brics].tolist() == [1, 1, 0]
+
+
 @pytest.mark.parametrize("option, task, other, bad", [("stance_tfidf", "stance", "frames", 1.5),
                                                       ("frames_tfidf", "frames", "stance", -0.1)])
 def test_tfidf_blend_mixes_its_task_only_and_survives_saving(tiny_encoder, tmp_path, option, task, other, bad):

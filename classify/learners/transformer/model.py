@@ -271,12 +271,21 @@ class TransformerModel(Model):
         if getattr(self, "stackers_", None) is not None:
             T, F = apply_stacker(self.stackers_[:nt], T, H[:, :nt]), apply_stacker(self.stackers_[nt:], F, H[:, nt:])
         if self.config.topics_from_cues:
-            T = (H[:, :nt] > 0).astype(float)
+            T = (self._topic_cue_hits(paragraphs, H[:, :nt]) > 0).astype(float)
         if tfidf is not None:
             S = blend(S, tfidf.stance, self.config.stance_tfidf)
         if self.config.stance_needs_west:
             S = gate_stance(S, paragraphs, self.codebook)
         return Probas(T, F, S, per_para)
+
+    def _topic_cue_hits(self, paragraphs: list[list[str]], hits: np.ndarray) -> np.ndarray:
+        """Topic cue hits per post for ``topics_from_cues``: ``hits`` (the cues as written), or matched
+        again with hashtags read as words under ``topics_cue_hashtags``."""
+        if not self.config.topics_cue_hashtags:
+            return hits
+        if getattr(self, "topic_matcher_", None) is None:
+            self.topic_matcher_ = CueMatcher(self.codebook, hashtags=True)
+        return post_hits(self.topic_matcher_, paragraphs)[:, : hits.shape[1]]
 
     def use_bf16(self) -> TransformerModel:
         """Run the encoder's matrix products in bfloat16 from now on (``--runtime bf16``); returns ``self``.
