@@ -329,7 +329,8 @@ def test_topics_from_cues_are_the_cue_rules_topics_and_survive_saving(tiny_encod
     from classify.learners.cuerule import CueRuleModel
 
     g = make_gold()
-    m = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=2, topics_from_cues=True)).fit(g, g)
+    m = TransformerModel(TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=2, topics_from_cues=True,
+                                           topics_cue_hashtags=False)).fit(g, g)
     rule = CueRuleModel().fit().predict(g)
     assert m.predict(g)["topics"].tolist() == rule["topics"].tolist()
     assert m.thresholds_["topics"] == 0.5
@@ -355,6 +356,10 @@ def test_topics_cue_hashtags_reads_hashtags_for_the_topics_only(tiny_encoder, tm
     m.config.topics_cue_hashtags = True
     m.save(tmp_path / "model")
     assert load_model(tmp_path / "model").predict_proba(posts).topics[:, brics].tolist() == [1, 1, 0]
+    saved = json.loads((tmp_path / "model" / "config.json").read_text(encoding="utf-8"))
+    del saved["topics_cue_hashtags"]  # a model saved before the option keeps the cues as written
+    (tmp_path / "model" / "config.json").write_text(json.dumps(saved), encoding="utf-8")
+    assert load_model(tmp_path / "model").predict_proba(posts).topics[:, brics].tolist() == [0, 1, 0]
 
 
 @pytest.mark.parametrize("option, task, other, bad", [("stance_tfidf", "stance", "frames", 1.5),

@@ -42,11 +42,11 @@ class TransformerConfig:
     topics_from_cues: bool = True
     """Take the topics from the codebook's cues (a topic when one of its cues matches, as the cue rule
     does) instead of the learned topic head; frames and stance stay learned (eval/SELECTION.md)."""
-    topics_cue_hashtags: bool = False
+    topics_cue_hashtags: bool = True
     """With ``topics_from_cues``: match the topic cues with a hashtag read as its word (``#BRICS`` as
     ``BRICS``, ``CueMatcher(hashtags=True)``), since tweets name their subject by hashtag where the
     codebook's cues skip bare hashtags. Only the topics: the heads' cue inputs and the stackers keep
-    the cues as written (eval/SELECTION.md)."""
+    the cues as written. It won its comparison (eval/SELECTION.md)."""
     cue_dropout: float = 0.3
     """Chance that a training post is shown to the heads without its cue hits (drawn anew in each
     epoch). The codebook's cues are near-complete for English posts and miss more in other

@@ -18,7 +18,8 @@ Design, and why (numbers in the evaluation report):
   each epoch are shown without their topic cue hits (``cue_dropout``), so that the encoder's part
   of the topic head still fires where the cues miss (other languages, other wordings).
 * **Topics from the cues by default** (``topics_from_cues``): across sources the learned topic head
-  lost to the codebook's cues (eval/SELECTION.md), so shipped topics are the cue rule's; the head is
+  lost to the codebook's cues (eval/SELECTION.md), so shipped topics are the cue rule's, matched with
+  hashtags read as words (``topics_cue_hashtags``: "#BRICS" counts as "BRICS"); the head is
   still trained (it shares nothing with the frame and stance heads on a frozen encoder, so it costs
   little) and used when the option is off.
 * **Stance and frames blended with TF-IDF** (``stance_tfidf``, ``frames_tfidf``): the stance and
@@ -436,6 +437,7 @@ class TransformerModel(Model):
         cfg.setdefault("stance_tfidf", 0.0)
         cfg.setdefault("frames_tfidf", 0.0)
         cfg.setdefault("stance_needs_west", False)
+        cfg.setdefault("topics_cue_hashtags", False)
         drop_removed_options(cfg, path)
         for key in ("stack_frames_per_label", "stack_topics_per_label"):  # saved before the options: one stacker per task
             cfg.setdefault(key, False)
