@@ -15,7 +15,7 @@ import numpy as np
 
 from ..codebook import Codebook
 
-_EN = (r"US|USA|U\.S\.|United States|America\w*|Washington|EU|European Union|Europe\w*|NATO|G7|West\w*|UK|Britain|"
+_EN = (r"US|USA|United States|America\w*|Washington|EU|European Union|Europe\w*|NATO|G7|West\w*|UK|Britain|"
        r"British|London|France|French|Paris|German\w*|Berlin|Ital\w*|Rome|Spain|Spanish|Madrid|Norw\w*|Ireland|Irish|"
        r"Netherlands|Dutch|Belgi\w*|Brussels|Austria\w*|Swed\w*|Finland|Finnish|Denmark|Danish|Poland|Polish|Greece|"
        r"Greek|Portug\w*|Cyprus|Cypriot|Canad\w*|Australia\w*|Switzerland|Swiss|Iceland\w*|Luxembourg|Malta|Czech\w*|"
@@ -25,7 +25,7 @@ _RU = (r"США|Вашингтон\w*|Америк\w*|ЕС|Евросоюз\w*|�
        r"Франци\w*|Париж\w*|Германи\w*|Берлин\w*|Итали\w*|Польш\w*|Финлянди\w*|Швеци\w*|Норвеги\w*|Байден\w*|Трамп\w*|"
        r"Макрон\w*|Шольц\w*")
 _FLAGS = "🇺🇸|🇪🇺|🇬🇧|🇫🇷|🇩🇪|🇮🇹|🇪🇸|🇳🇴|🇮🇪|🇳🇱|🇧🇪|🇦🇹|🇸🇪|🇫🇮|🇩🇰|🇵🇱|🇬🇷|🇵🇹|🇨🇾|🇨🇦|🇦🇺|🇨🇭|🇮🇸"
-WEST = re.compile(rf"\b(?:{_EN}|{_RU})\b|{_FLAGS}")
+WEST = re.compile(rf"\b(?:{_EN}|{_RU})\b|\bU\.S\.|{_FLAGS}")  # "U.S." ends in a dot: no closing \b
 """Case-sensitive on purpose: "US", "EU" and "West" are names, "us", "eu" and "west" are not."""
 
 

@@ -14,6 +14,8 @@ from classify.learners.west import names_west
     "The collective West keeps arming Kiev.",
     "Meeting with the Ambassador 🇩🇪",
     "Меркель и Макрон обсудили Минские соглашения.",
+    "The U.S. Secretary of State arrived.",
+    "U.S.-Russia talks resumed.",
 ])
 def test_names_a_western_actor(text):
     assert names_west([text])
