@@ -108,8 +108,9 @@ class CueMatcher:
         Where the cues and the label order come from.
     hashtags : bool, default=False
         Read a hashtag as its word (drop the ``#``), so a cue written to skip bare hashtags such as
-        ``(?<!#)\bBRICS\b`` matches ``#BRICS Summit``. The cue rule and the transformer keep False
-        (the codebook's cues as written); the baseline turns it on (its ``cue_hashtags`` option).
+        ``(?<!#)\bBRICS\b`` matches ``#BRICS Summit``. The cue rule and the transformer's cue inputs
+        keep False (the codebook's cues as written); the baseline's cue features (``cue_hashtags``) and
+        the transformer's topics (``topics_cue_hashtags``) turn it on.
 
     Attributes
     ----------
