@@ -422,3 +422,22 @@ def test_stance_needs_west_gives_none_to_posts_naming_no_western_actor(tiny_enco
     np.testing.assert_array_equal(S[2], np.eye(len(S[2]))[none])
     gated.save(tmp_path / "model")
     np.testing.assert_allclose(load_model(tmp_path / "model").predict_proba(posts).stance, S, atol=1e-6)
+
+
+def test_select_keeps_the_windows_of_the_batch_posts_renumbered():
+    import torch
+
+    from classify.learners.transformer.network import pack_windows, select
+
+    paragraphs = [["a", "b"], ["c"], ["d", "e"]]
+    frozen = {t: [(torch.full((1, 2), float(k)), 1)] for k, t in enumerate("acde")}
+    frozen["b"] = [(torch.full((2, 2), 1.0), 2), (torch.full((1, 2), 1.5), 1)]  # a paragraph of two windows
+    cue = {t: np.array([float(k)]) for k, t in enumerate("abcde")}
+    pack = pack_windows(paragraphs, frozen, cue)
+    sub = select(pack, np.array([0, 2]))
+    assert sub["win_para"].tolist() == [0, 1, 1, 2, 3]
+    assert sub["para_post"].tolist() == [0, 0, 1, 1]
+    assert sub["para_index"].tolist() == [0, 1, 3, 4]
+    assert sub["cues"][:, 0].tolist() == [0.0, 1.0, 1.0, 3.0, 4.0]
+    assert sub["H"][:, 0, 0].tolist() == [0.0, 1.0, 1.5, 2.0, 3.0]  # "d" is frozen's third text: value 2.0
+    assert sub["M"].sum(1).tolist() == [1, 2, 1, 1, 1] and sub["n_posts"] == 2

@@ -157,17 +157,20 @@ def pack_windows(paragraphs: list[list[str]], frozen_by_text: dict[str, list], c
 
 
 def select(pack: dict, posts: np.ndarray) -> dict:
-    """The sub-pack of some posts (renumbered), for a mini-batch."""
+    """The sub-pack of some posts (renumbered), for a mini-batch; ``para_index`` holds the kept
+    paragraphs' rows in ``pack``. Masks over the whole pack, so a step costs no Python loop over it."""
     torch = torch_module()
-    post_map = {int(p): k for k, p in enumerate(posts)}
-    para_keep = [j for j, p in enumerate(pack["para_post"].tolist()) if p in post_map]
-    para_map = {j: k for k, j in enumerate(para_keep)}
-    win_keep = [w for w, j in enumerate(pack["win_para"].tolist()) if j in para_map]
-    idx = torch.tensor(win_keep)
+    para_post, win_para = pack["para_post"].numpy(), pack["win_para"].numpy()
+    slot = np.full(pack["n_posts"], -1)
+    slot[posts] = np.arange(len(posts))
+    para_in = slot[para_post] >= 0
+    para_keep = np.flatnonzero(para_in)
+    idx = torch.from_numpy(np.flatnonzero(para_in[win_para]))
+    para_rank = np.cumsum(para_in) - 1  # new number of each kept paragraph
     return {"H": pack["H"][idx], "M": pack["M"][idx],
-            "win_para": torch.tensor([para_map[j] for j in pack["win_para"][idx].tolist()]),
-            "para_post": torch.tensor([post_map[int(pack["para_post"][j])] for j in para_keep]),
-            "cues": pack["cues"][idx], "n_posts": len(posts)}
+            "win_para": torch.from_numpy(para_rank[win_para[idx.numpy()]]),
+            "para_post": torch.from_numpy(slot[para_post[para_keep]]),
+            "para_index": torch.from_numpy(para_keep), "cues": pack["cues"][idx], "n_posts": len(posts)}
 
 
 def embed_windows(net, pack: dict):

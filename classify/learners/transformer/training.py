@@ -60,8 +60,7 @@ def train_net(config: TransformerConfig, codebook: Codebook, paragraphs, Yt, Yf,
             post_logits, para_logits, stance_logits = forward(net, sub, config.use_cues)
             loss = bce(post_logits, Y[batch]) + ce(stance_logits, ys_t[batch])
             if aux is not None:
-                keep = torch.tensor([j for j, p in enumerate(pack["para_post"].tolist()) if p in set(batch.tolist())])
-                tgt, w = aux[0][keep], aux[1][keep]
+                tgt, w = aux[0][sub["para_index"]], aux[1][sub["para_index"]]
                 if w.sum() > 0:
                     loss = loss + config.frame_aux_weight * torch.nn.functional.binary_cross_entropy_with_logits(
                         para_logits[:, nt:], tgt, weight=w, reduction="sum") / w.sum()
