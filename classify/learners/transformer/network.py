@@ -165,10 +165,11 @@ def select(pack: dict, posts: np.ndarray) -> dict:
     slot[posts] = np.arange(len(posts))
     para_in = slot[para_post] >= 0
     para_keep = np.flatnonzero(para_in)
-    idx = torch.from_numpy(np.flatnonzero(para_in[win_para]))
+    win_keep = np.flatnonzero(para_in[win_para])
+    idx = torch.from_numpy(win_keep)
     para_rank = np.cumsum(para_in) - 1  # new number of each kept paragraph
     return {"H": pack["H"][idx], "M": pack["M"][idx],
-            "win_para": torch.from_numpy(para_rank[win_para[idx.numpy()]]),
+            "win_para": torch.from_numpy(para_rank[win_para[win_keep]]),
             "para_post": torch.from_numpy(slot[para_post[para_keep]]),
             "para_index": torch.from_numpy(para_keep), "cues": pack["cues"][idx], "n_posts": len(posts)}
 
