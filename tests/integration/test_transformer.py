@@ -441,3 +441,17 @@ def test_select_keeps_the_windows_of_the_batch_posts_renumbered():
     assert sub["cues"][:, 0].tolist() == [0.0, 1.0, 1.0, 3.0, 4.0]
     assert sub["H"][:, 0, 0].tolist() == [0.0, 1.0, 1.5, 2.0, 3.0]  # "d" is frozen's third text: value 2.0
     assert sub["M"].sum(1).tolist() == [1, 2, 1, 1, 1] and sub["n_posts"] == 2
+
+
+def test_tfidf_sentence_vectors_reach_the_blended_tfidf_model_and_survive_saving(tiny_encoder, tmp_path):
+    from conftest import make_gold
+
+    g = make_gold()
+    plain = TransformerModel(config(tiny_encoder, frames_tfidf=0.5)).fit(g, g)
+    vec = TransformerModel(config(tiny_encoder, frames_tfidf=0.5, tfidf_sentence_vectors=1.0)).fit(g, g)
+    assert vec.tfidf_.config.sentence_vectors == 1.0 and plain.tfidf_.config.sentence_vectors == 0.0
+    assert not np.allclose(vec.predict_proba(g).frames, plain.predict_proba(g).frames)
+    vec.save(tmp_path / "model")
+    loaded = load_model(tmp_path / "model")
+    assert loaded.tfidf_.config.sentence_vectors == 1.0
+    np.testing.assert_allclose(loaded.predict_proba(g).frames, vec.predict_proba(g).frames, atol=1e-6)

@@ -120,3 +120,30 @@ def test_cue_hashtags_reach_the_cue_features_and_old_models_load_without(gold, t
     del cfg["cue_hashtags"]
     (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
     assert load_model(tmp_path / "m").config.cue_hashtags is False
+
+
+def test_sentence_vectors_carry_a_label_across_languages_and_survive_saving(gold, tmp_path):
+    import json
+
+    from classify.errors import ModelError
+    from classify.learners import load_model
+    from classify.learners.sentvec import DIM
+
+    # English posts only: TF-IDF alone has no Russian word to go on, the multilingual vectors do
+    en = gold[gold["lang"] == "en"].reset_index(drop=True)
+    cfg = {"threshold_folds": 0, "use_cues": False, "stance_needs_west": False}
+    plain = BaselineModel(BaselineConfig(**cfg)).fit(en, en)
+    vec = BaselineModel(BaselineConfig(**cfg, sentence_vectors=1.0)).fit(en, en)
+    assert vec.coef_.shape[1] == plain.coef_.shape[1] + DIM
+    ru = ["Саммит БРИКС в Казани: лидеры стран БРИКС приветствовали новых партнёров объединения."]
+    brics = vec.codebook.topics.index("brics")
+    assert vec.predict_proba(ru).topics[0, brics] > plain.predict_proba(ru).topics[0, brics]
+    vec.save(tmp_path / "m")
+    np.testing.assert_allclose(load_model(tmp_path / "m").predict_proba(ru).topics, vec.predict_proba(ru).topics)
+    cfg_saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    del cfg_saved["sentence_vectors"]  # a model saved before the option: no block, so its weights no longer fit
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg_saved))
+    with pytest.raises(ModelError, match="weights"):
+        load_model(tmp_path / "m")
+    with pytest.raises(ConfigError, match="sentence_vectors"):
+        BaselineConfig(sentence_vectors=-1.0)

@@ -4,7 +4,7 @@ Design, and why:
 
 * **Features for English and Russian together**: word 1-2-grams and character 2-5-grams inside
   word boundaries (robust to Russian inflection), sublinear TF, plus per-label cue-hit counts from
-  the codebook (``log1p`` of hits). On held-out posts the cues alone beat TF-IDF trained on ~60
+  the codebook (``log1p`` of hits); optionally multilingual sentence vectors (``sentence_vectors``). On held-out posts the cues alone beat TF-IDF trained on ~60
   posts, and as features they lift it to the cue rule's level and beyond.
 * **Paragraphs first**: counts are computed once per distinct paragraph and summed per post, so the
   same vectors give post-level scores and paragraph-level evidence (the paragraph whose score for
@@ -39,6 +39,8 @@ from ..base import Model, Probas, as_paragraphs, check_fitted, gold_targets
 from ..card import now_iso, versions
 from ..checks import check_arrays, check_vocab
 from ..cues import CueMatcher
+from ..sentvec import DIM as SENTENCE_DIM
+from ..sentvec import sentence_vectors
 from ..stacking import apply_stacker, fit_stacker, label_rows, post_hits
 from ..thresholds import choose
 from ..west import gate_stance
@@ -85,6 +87,10 @@ class BaselineConfig:
     the cue features and the stacker; the cue rule itself keeps the codebook's cues as written. Tweets
     name their subject by hashtag where the codebook's cues skip bare hashtags; the option won its
     comparison (eval/SELECTION.md)."""
+    sentence_vectors: float = 0.0
+    """Weight of a block of multilingual sentence vectors (``classify.learners.sentvec``: USE v3, unit
+    norm) appended to the features; 0 leaves it out. Why: TF-IDF weights learned on English words do
+    not carry over to Russian posts, the sentence vectors do (eval/SELECTION.md has its comparison)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -97,6 +103,7 @@ class BaselineConfig:
         for name in ("max_word_features", "max_char_features"):
             check_int("BaselineConfig", name, getattr(self, name), 1)
         check_float("BaselineConfig", "C", self.C, 0, lo_open=True)
+        check_float("BaselineConfig", "sentence_vectors", self.sentence_vectors, 0, 100)
         check_folds("BaselineConfig", "threshold_folds", self.threshold_folds)
         if not 0 < self.cue_backoff_hit < 1:
             raise ConfigError(f"The 'cue_backoff_hit' parameter of BaselineConfig must be in (0, 1). Got {self.cue_backoff_hit!r} instead.")
@@ -148,6 +155,7 @@ class _Featuriser:
         else:
             Uw, Uc = (c.transform(texts) for c in self._counters())
         U_cue = self.matcher.paragraph_hits(texts).astype(np.float64)
+        U_vec = sentence_vectors(texts) if self.cfg.sentence_vectors else None
         owner = np.asarray(owner, dtype=np.int64)
         para_rows = np.asarray(para_rows, dtype=np.int64)
         S = sp.csr_matrix((np.ones(len(owner)), (owner, para_rows)), shape=(len(posts), len(texts)))
@@ -156,7 +164,8 @@ class _Featuriser:
             self.idf_word, self.idf_char = _idf(Pw), _idf(Pc)
         # Cues never span a line break, so a post's hits are the sum of its paragraphs' hits.
         H = np.asarray(S @ U_cue)
-        return Features(post=self._weight(Pw, Pc, H), para=self._weight(Uw, Uc, U_cue), para_rows=para_rows,
+        P_vec = None if U_vec is None else _unit_rows(np.asarray(S @ U_vec))
+        return Features(post=self._weight(Pw, Pc, H, P_vec), para=self._weight(Uw, Uc, U_cue, U_vec), para_rows=para_rows,
                         owner=owner, post_hits=H, para_hits=U_cue)
 
     def _counters(self) -> tuple[WordNgramCounter, CharNgramCounter]:
@@ -166,10 +175,12 @@ class _Featuriser:
                           CharNgramCounter(self.char.vocabulary_, self.cfg.char_ngrams))
         return self._fast
 
-    def _weight(self, Cw: sp.spmatrix, Cc: sp.spmatrix, Ccue: np.ndarray) -> sp.csr_matrix:
+    def _weight(self, Cw: sp.spmatrix, Cc: sp.spmatrix, Ccue: np.ndarray, V: np.ndarray | None = None) -> sp.csr_matrix:
         blocks = [_tfidf(Cw, self.idf_word), _tfidf(Cc, self.idf_char)]
         if self.cfg.use_cues:
             blocks.append(sp.csr_matrix(np.log1p(Ccue) * self.cfg.cue_weight))
+        if V is not None:
+            blocks.append(sp.csr_matrix(V * self.cfg.sentence_vectors))
         return sp.hstack(blocks, format="csr")
 
 
@@ -188,6 +199,12 @@ class Features:
     owner: np.ndarray
     post_hits: np.ndarray
     para_hits: np.ndarray
+
+
+def _unit_rows(V: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero): a post's vector is the direction of its paragraphs' sum."""
+    norms = np.linalg.norm(V, axis=1, keepdims=True)
+    return V / np.where(norms == 0, 1.0, norms)
 
 
 def _idf(counts: sp.spmatrix) -> np.ndarray:
@@ -424,6 +441,7 @@ class BaselineModel(Model):
             cfg.setdefault(key, False)
         cfg.setdefault("stance_needs_west", False)
         cfg.setdefault("cue_hashtags", False)
+        cfg.setdefault("sentence_vectors", 0.0)
         if cfg.pop("frame_unit", "paragraph") != "paragraph":
             raise ModelError(f"{path}: trained with frame_unit='post', an option this version no longer has; retrain it")
         cfg.pop("extra", None)
@@ -445,7 +463,8 @@ class BaselineModel(Model):
         """Every array has the shape the vocabulary and codebook give it, and finite values."""
         n_labels = len(self.codebook.topics) + len(self.codebook.frames)
         n_st = len(self.codebook.stances)
-        n_feat = len(vocab["word"]) + len(vocab["char"]) + (n_labels if self.config.use_cues else 0)
+        n_feat = (len(vocab["word"]) + len(vocab["char"]) + (n_labels if self.config.use_cues else 0)
+                  + (SENTENCE_DIM if self.config.sentence_vectors else 0))
         shapes = {"coef": (n_labels, n_feat), "intercept": (n_labels,), "backoff": (n_labels,), "stance_coef": (n_st, n_feat),
                   "stance_intercept": (n_st,), "idf_word": (len(vocab["word"]),), "idf_char": (len(vocab["char"]),)}
         if "stackers" in w:

