@@ -372,7 +372,8 @@ def test_tfidf_blend_mixes_its_task_only_and_survives_saving(tiny_encoder, tmp_p
     g = make_gold()
     plain = TransformerModel(config(tiny_encoder)).fit(g, g)
     blended = TransformerModel(config(tiny_encoder, **{option: 0.25})).fit(g, g)
-    tfidf = BaselineModel(BaselineConfig(threshold_folds=0, stance_needs_west=False, cue_hashtags=False)).fit(g, g)
+    tfidf = BaselineModel(BaselineConfig(threshold_folds=0, stance_needs_west=False, cue_hashtags=False,
+                                         sentence_vectors=blended.config.tfidf_sentence_vectors)).fit(g, g)
     want = 0.75 * getattr(plain.predict_proba(g), task) + 0.25 * getattr(tfidf.predict_proba(g), task)
     np.testing.assert_allclose(getattr(blended.predict_proba(g), task), want, atol=1e-6)
     np.testing.assert_allclose(getattr(blended.predict_proba(g), other), getattr(plain.predict_proba(g), other), atol=1e-6)
@@ -447,7 +448,7 @@ def test_tfidf_sentence_vectors_reach_the_blended_tfidf_model_and_survive_saving
     from conftest import make_gold
 
     g = make_gold()
-    plain = TransformerModel(config(tiny_encoder, frames_tfidf=0.5)).fit(g, g)
+    plain = TransformerModel(config(tiny_encoder, frames_tfidf=0.5, tfidf_sentence_vectors=0.0)).fit(g, g)
     vec = TransformerModel(config(tiny_encoder, frames_tfidf=0.5, tfidf_sentence_vectors=1.0)).fit(g, g)
     assert vec.tfidf_.config.sentence_vectors == 1.0 and plain.tfidf_.config.sentence_vectors == 0.0
     assert not np.allclose(vec.predict_proba(g).frames, plain.predict_proba(g).frames)
