@@ -62,9 +62,11 @@ class TransformerConfig:
     cue stacker and the thresholds (also in the inner folds that choose them); 0 turns it off. Why:
     the baseline's frames led the head's on the English sources; the blend won its comparison under
     cross-validation and on every left-out source (eval/SELECTION.md)."""
-    tfidf_sentence_vectors: float = 0.0
+    tfidf_sentence_vectors: float = 1.0
     """``sentence_vectors`` of that TF-IDF model (``BaselineConfig``): weight of the multilingual sentence
-    vectors in its features, 0 for none (eval/SELECTION.md has its comparison)."""
+    vectors in its features, 0 for none. Why: the blended TF-IDF frames and stance learned on English
+    words did not reach Russian posts or new sources; the vectors carry across both. It won its
+    comparison (eval/SELECTION.md)."""
     stance_needs_west: bool = True
     """Give stance ``none`` to a post that names no Western actor (``classify.learners.west``): the
     codebook's stance evaluates Western governments and alliances, which such a post does not name.
