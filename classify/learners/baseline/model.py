@@ -40,11 +40,10 @@ from ..card import now_iso, versions
 from ..checks import check_arrays, check_vocab
 from ..cues import CueMatcher
 from ..sentvec import DIM as SENTENCE_DIM
-from ..sentvec import sentence_vectors
 from ..stacking import apply_stacker, fit_stacker, label_rows, post_hits
 from ..thresholds import choose
 from ..west import gate_stance
-from .fastvec import CharNgramCounter, WordNgramCounter
+from .features import Featuriser
 
 
 @dataclass
@@ -87,10 +86,11 @@ class BaselineConfig:
     the cue features and the stacker; the cue rule itself keeps the codebook's cues as written. Tweets
     name their subject by hashtag where the codebook's cues skip bare hashtags; the option won its
     comparison (eval/SELECTION.md)."""
-    sentence_vectors: float = 0.0
+    sentence_vectors: float = 1.0
     """Weight of a block of multilingual sentence vectors (``classify.learners.sentvec``: USE v3, unit
     norm) appended to the features; 0 leaves it out. Why: TF-IDF weights learned on English words do
-    not carry over to Russian posts, the sentence vectors do (eval/SELECTION.md has its comparison)."""
+    not carry over to Russian posts or new sources, the sentence vectors do. It won its comparison
+    (eval/SELECTION.md)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -115,117 +115,6 @@ class BaselineConfig:
         if unknown:
             raise ConfigError(f"unknown BaselineConfig parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
         return cls(**d)
-
-
-class _Featuriser:
-    """Paragraph count vectors -> post and paragraph TF-IDF (+ cue) features."""
-
-    def __init__(self, cfg: BaselineConfig, matcher: CueMatcher) -> None:
-        self.cfg = cfg
-        self.matcher = matcher
-        self.word = CountVectorizer(ngram_range=cfg.word_ngrams, max_features=cfg.max_word_features, lowercase=True,
-                                    token_pattern=r"(?u)\b\w\w+\b", dtype=np.float64)
-        self.char = CountVectorizer(analyzer="char_wb", ngram_range=cfg.char_ngrams, max_features=cfg.max_char_features,
-                                    lowercase=True, dtype=np.float64)
-        self.idf_word: np.ndarray | None = None
-        self.idf_char: np.ndarray | None = None
-
-    def fit_transform(self, posts: list[list[str]]) -> Features:
-        """Learn the vocabularies (from distinct paragraphs) and idf (from posts); return features."""
-        return self.transform(posts, fit=True)
-
-    def transform(self, posts: list[list[str]], fit: bool = False) -> Features:
-        """Post features, features of the distinct paragraphs, and how paragraphs map to both.
-
-        Post counts are sums of the counts of its distinct paragraphs, so each distinct paragraph
-        is vectorised (and later scored) once, whether it repeats within a post, across posts or
-        across dumps.
-        """
-        uniq: dict[str, int] = {}
-        para_rows = []
-        owner = []
-        for i, paras in enumerate(posts):
-            for p in paras:
-                para_rows.append(uniq.setdefault(p, len(uniq)))
-                owner.append(i)
-        texts = list(uniq)
-        if fit:
-            Uw, Uc = self.word.fit_transform(texts), self.char.fit_transform(texts)
-            self._fast = None
-        else:
-            Uw, Uc = (c.transform(texts) for c in self._counters())
-        U_cue = self.matcher.paragraph_hits(texts).astype(np.float64)
-        U_vec = sentence_vectors(texts) if self.cfg.sentence_vectors else None
-        owner = np.asarray(owner, dtype=np.int64)
-        para_rows = np.asarray(para_rows, dtype=np.int64)
-        S = sp.csr_matrix((np.ones(len(owner)), (owner, para_rows)), shape=(len(posts), len(texts)))
-        Pw, Pc = S @ Uw, S @ Uc
-        if fit:
-            self.idf_word, self.idf_char = _idf(Pw), _idf(Pc)
-        # Cues never span a line break, so a post's hits are the sum of its paragraphs' hits.
-        H = np.asarray(S @ U_cue)
-        P_vec = None if U_vec is None else _unit_rows(np.asarray(S @ U_vec))
-        return Features(post=self._weight(Pw, Pc, H, P_vec), para=self._weight(Uw, Uc, U_cue, U_vec), para_rows=para_rows,
-                        owner=owner, post_hits=H, para_hits=U_cue)
-
-    def _counters(self) -> tuple[WordNgramCounter, CharNgramCounter]:
-        """Fast counters equal to the fitted vectorisers' ``transform`` (see ``classify.fastvec``)."""
-        if getattr(self, "_fast", None) is None:
-            self._fast = (WordNgramCounter(self.word.vocabulary_, self.cfg.word_ngrams, self.word.token_pattern),
-                          CharNgramCounter(self.char.vocabulary_, self.cfg.char_ngrams))
-        return self._fast
-
-    def _weight(self, Cw: sp.spmatrix, Cc: sp.spmatrix, Ccue: np.ndarray, V: np.ndarray | None = None) -> sp.csr_matrix:
-        blocks = [_tfidf(Cw, self.idf_word), _tfidf(Cc, self.idf_char)]
-        if self.cfg.use_cues:
-            blocks.append(sp.csr_matrix(np.log1p(Ccue) * self.cfg.cue_weight))
-        if V is not None:
-            blocks.append(sp.csr_matrix(V * self.cfg.sentence_vectors))
-        return sp.hstack(blocks, format="csr")
-
-
-@dataclass
-class Features:
-    """What the featuriser gives: post rows, distinct-paragraph rows and the maps between them.
-
-    ``para[para_rows]`` are the rows of every paragraph occurrence in post order; ``owner`` is the
-    post of each occurrence. Scoring the distinct rows and indexing the scores is what makes
-    repeated paragraphs free.
-    """
-
-    post: sp.csr_matrix
-    para: sp.csr_matrix
-    para_rows: np.ndarray
-    owner: np.ndarray
-    post_hits: np.ndarray
-    para_hits: np.ndarray
-
-
-def _unit_rows(V: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero): a post's vector is the direction of its paragraphs' sum."""
-    norms = np.linalg.norm(V, axis=1, keepdims=True)
-    return V / np.where(norms == 0, 1.0, norms)
-
-
-def _idf(counts: sp.spmatrix) -> np.ndarray:
-    """Smoothed idf, as scikit-learn's TfidfTransformer computes it."""
-    n = counts.shape[0]
-    df = np.bincount(counts.nonzero()[1], minlength=counts.shape[1])
-    return np.log((1 + n) / (1 + df)) + 1.0
-
-
-def _tfidf(counts: sp.spmatrix, idf: np.ndarray) -> sp.csr_matrix:
-    """Sublinear TF x idf, rows L2-normalised (in place on the CSR data: no sparse products)."""
-    X = sp.csr_matrix(counts, dtype=np.float64, copy=True)
-    X.data = (1.0 + np.log(X.data)) * idf[X.indices]
-    sq = np.zeros(X.shape[0])
-    nnz_rows = np.flatnonzero(np.diff(X.indptr))
-    if len(nnz_rows):
-        sq[nnz_rows] = np.add.reduceat(X.data**2, X.indptr[nnz_rows])
-    norms = np.sqrt(sq)
-    norms[norms == 0] = 1.0
-    X.data /= np.repeat(norms, np.diff(X.indptr))
-    return X
 
 
 class BaselineModel(Model):
@@ -291,7 +180,7 @@ class BaselineModel(Model):
                   evidence: list[dict[str, list[int]]] | None = None) -> None:
         self.stackers_ = None
         self.matcher_ = CueMatcher(self.codebook, self.config.cue_hashtags)
-        self.feat_ = _Featuriser(self.config, self.matcher_)
+        self.feat_ = Featuriser(self.config, self.matcher_)
         F = self.feat_.fit_transform(paragraphs)
         X, Xp, owner = F.post, F.para[F.para_rows], F.owner
         Y = np.hstack([Yt, Yf])
@@ -450,7 +339,7 @@ class BaselineModel(Model):
         check_vocab(path / "vocab.json", vocab, ("word", "char"))
         self._check_weights(path / "weights.safetensors", w, vocab)
         self.matcher_ = CueMatcher(self.codebook, self.config.cue_hashtags)
-        self.feat_ = _Featuriser(self.config, self.matcher_)
+        self.feat_ = Featuriser(self.config, self.matcher_)
         for name, vec in (("word", self.feat_.word), ("char", self.feat_.char)):
             vec.vocabulary_ = {t: i for i, t in enumerate(vocab[name])}
         self.feat_.idf_word, self.feat_.idf_char = w["idf_word"], w["idf_char"]

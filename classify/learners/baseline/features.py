@@ -1,0 +1,130 @@
+"""The baseline's features: TF-IDF of word and character n-grams per distinct paragraph, summed per post,
+plus the codebook's cue hits and, optionally, multilingual sentence vectors (``classify.learners.sentvec``).
+
+Each distinct paragraph is counted (and later scored) once; a post's counts are the sum of its
+paragraphs', so the same rows give post scores and paragraph evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer
+
+from ..cues import CueMatcher
+from ..sentvec import sentence_vectors
+from .fastvec import CharNgramCounter, WordNgramCounter
+
+
+class Featuriser:
+    """Paragraph count vectors -> post and paragraph TF-IDF (+ cue) features."""
+
+    def __init__(self, cfg: Any, matcher: CueMatcher) -> None:  # cfg: a BaselineConfig (no import cycle)
+        self.cfg = cfg
+        self.matcher = matcher
+        self.word = CountVectorizer(ngram_range=cfg.word_ngrams, max_features=cfg.max_word_features, lowercase=True,
+                                    token_pattern=r"(?u)\b\w\w+\b", dtype=np.float64)
+        self.char = CountVectorizer(analyzer="char_wb", ngram_range=cfg.char_ngrams, max_features=cfg.max_char_features,
+                                    lowercase=True, dtype=np.float64)
+        self.idf_word: np.ndarray | None = None
+        self.idf_char: np.ndarray | None = None
+
+    def fit_transform(self, posts: list[list[str]]) -> Features:
+        """Learn the vocabularies (from distinct paragraphs) and idf (from posts); return features."""
+        return self.transform(posts, fit=True)
+
+    def transform(self, posts: list[list[str]], fit: bool = False) -> Features:
+        """Post features, features of the distinct paragraphs, and how paragraphs map to both.
+
+        Post counts are sums of the counts of its distinct paragraphs, so each distinct paragraph
+        is vectorised (and later scored) once, whether it repeats within a post, across posts or
+        across dumps.
+        """
+        uniq: dict[str, int] = {}
+        para_rows = []
+        owner = []
+        for i, paras in enumerate(posts):
+            for p in paras:
+                para_rows.append(uniq.setdefault(p, len(uniq)))
+                owner.append(i)
+        texts = list(uniq)
+        if fit:
+            Uw, Uc = self.word.fit_transform(texts), self.char.fit_transform(texts)
+            self._fast = None
+        else:
+            Uw, Uc = (c.transform(texts) for c in self._counters())
+        U_cue = self.matcher.paragraph_hits(texts).astype(np.float64)
+        U_vec = sentence_vectors(texts) if self.cfg.sentence_vectors else None
+        owner = np.asarray(owner, dtype=np.int64)
+        para_rows = np.asarray(para_rows, dtype=np.int64)
+        S = sp.csr_matrix((np.ones(len(owner)), (owner, para_rows)), shape=(len(posts), len(texts)))
+        Pw, Pc = S @ Uw, S @ Uc
+        if fit:
+            self.idf_word, self.idf_char = _idf(Pw), _idf(Pc)
+        # Cues never span a line break, so a post's hits are the sum of its paragraphs' hits.
+        H = np.asarray(S @ U_cue)
+        P_vec = None if U_vec is None else _unit_rows(np.asarray(S @ U_vec))
+        return Features(post=self._weight(Pw, Pc, H, P_vec), para=self._weight(Uw, Uc, U_cue, U_vec), para_rows=para_rows,
+                        owner=owner, post_hits=H, para_hits=U_cue)
+
+    def _counters(self) -> tuple[WordNgramCounter, CharNgramCounter]:
+        """Fast counters equal to the fitted vectorisers' ``transform`` (see ``classify.fastvec``)."""
+        if getattr(self, "_fast", None) is None:
+            self._fast = (WordNgramCounter(self.word.vocabulary_, self.cfg.word_ngrams, self.word.token_pattern),
+                          CharNgramCounter(self.char.vocabulary_, self.cfg.char_ngrams))
+        return self._fast
+
+    def _weight(self, Cw: sp.spmatrix, Cc: sp.spmatrix, Ccue: np.ndarray, V: np.ndarray | None = None) -> sp.csr_matrix:
+        blocks = [_tfidf(Cw, self.idf_word), _tfidf(Cc, self.idf_char)]
+        if self.cfg.use_cues:
+            blocks.append(sp.csr_matrix(np.log1p(Ccue) * self.cfg.cue_weight))
+        if V is not None:
+            blocks.append(sp.csr_matrix(V * self.cfg.sentence_vectors))
+        return sp.hstack(blocks, format="csr")
+
+
+@dataclass
+class Features:
+    """What the featuriser gives: post rows, distinct-paragraph rows and the maps between them.
+
+    ``para[para_rows]`` are the rows of every paragraph occurrence in post order; ``owner`` is the
+    post of each occurrence. Scoring the distinct rows and indexing the scores is what makes
+    repeated paragraphs free.
+    """
+
+    post: sp.csr_matrix
+    para: sp.csr_matrix
+    para_rows: np.ndarray
+    owner: np.ndarray
+    post_hits: np.ndarray
+    para_hits: np.ndarray
+
+
+def _unit_rows(V: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero): a post's vector is the direction of its paragraphs' sum."""
+    norms = np.linalg.norm(V, axis=1, keepdims=True)
+    return V / np.where(norms == 0, 1.0, norms)
+
+
+def _idf(counts: sp.spmatrix) -> np.ndarray:
+    """Smoothed idf, as scikit-learn's TfidfTransformer computes it."""
+    n = counts.shape[0]
+    df = np.bincount(counts.nonzero()[1], minlength=counts.shape[1])
+    return np.log((1 + n) / (1 + df)) + 1.0
+
+
+def _tfidf(counts: sp.spmatrix, idf: np.ndarray) -> sp.csr_matrix:
+    """Sublinear TF x idf, rows L2-normalised (in place on the CSR data: no sparse products)."""
+    X = sp.csr_matrix(counts, dtype=np.float64, copy=True)
+    X.data = (1.0 + np.log(X.data)) * idf[X.indices]
+    sq = np.zeros(X.shape[0])
+    nnz_rows = np.flatnonzero(np.diff(X.indptr))
+    if len(nnz_rows):
+        sq[nnz_rows] = np.add.reduceat(X.data**2, X.indptr[nnz_rows])
+    norms = np.sqrt(sq)
+    norms[norms == 0] = 1.0
+    X.data /= np.repeat(norms, np.diff(X.indptr))
+    return X
