@@ -145,5 +145,10 @@ def test_sentence_vectors_carry_a_label_across_languages_and_survive_saving(gold
     (tmp_path / "m" / "config.json").write_text(json.dumps(cfg_saved))
     with pytest.raises(ModelError, match="weights"):
         load_model(tmp_path / "m")
+    plain.save(tmp_path / "old")  # a model saved before the option, without vectors, loads and predicts as it did
+    cfg_saved = json.loads((tmp_path / "old" / "config.json").read_text())
+    del cfg_saved["sentence_vectors"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg_saved))
+    np.testing.assert_allclose(load_model(tmp_path / "old").predict_proba(ru).topics, plain.predict_proba(ru).topics)
     with pytest.raises(ConfigError, match="sentence_vectors"):
         BaselineConfig(sentence_vectors=-1.0)

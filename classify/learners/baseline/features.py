@@ -20,7 +20,7 @@ from .fastvec import CharNgramCounter, WordNgramCounter
 
 
 class Featuriser:
-    """Paragraph count vectors -> post and paragraph TF-IDF (+ cue) features."""
+    """Paragraph count vectors -> post and paragraph TF-IDF (+ cue hits, + sentence vectors) features."""
 
     def __init__(self, cfg: Any, matcher: CueMatcher) -> None:  # cfg: a BaselineConfig (no import cycle)
         self.cfg = cfg

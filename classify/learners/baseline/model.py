@@ -4,7 +4,8 @@ Design, and why:
 
 * **Features for English and Russian together**: word 1-2-grams and character 2-5-grams inside
   word boundaries (robust to Russian inflection), sublinear TF, plus per-label cue-hit counts from
-  the codebook (``log1p`` of hits); optionally multilingual sentence vectors (``sentence_vectors``). On held-out posts the cues alone beat TF-IDF trained on ~60
+  the codebook (``log1p`` of hits), and multilingual sentence vectors (``sentence_vectors``; they carry
+  what is learned on English posts to Russian ones). On held-out posts the cues alone beat TF-IDF trained on ~60
   posts, and as features they lift it to the cue rule's level and beyond.
 * **Paragraphs first**: counts are computed once per distinct paragraph and summed per post, so the
   same vectors give post-level scores and paragraph-level evidence (the paragraph whose score for

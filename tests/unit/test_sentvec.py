@@ -1,0 +1,24 @@
+"""Multilingual sentence vectors: unit norm, zero for blank text, a translation close, a bounded cache."""
+
+import numpy as np
+
+from classify.learners import sentvec
+
+
+def test_vectors_are_unit_norm_and_a_translation_lies_closer_than_another_subject():
+    V = sentvec.sentence_vectors(["BRICS leaders met at the summit in Kazan.",
+                                  "Лидеры БРИКС встретились на саммите в Казани.",
+                                  "The weather will be rainy in London tomorrow.", "  "])
+    assert V.shape == (4, sentvec.DIM)
+    np.testing.assert_allclose(np.linalg.norm(V[:3], axis=1), 1.0, atol=1e-5)
+    assert not V[3].any()  # a blank paragraph carries no meaning, not the empty string's vector
+    assert V[0] @ V[1] > V[0] @ V[2] + 0.2
+
+
+def test_cache_is_emptied_when_full_and_gives_the_same_vectors(monkeypatch):
+    monkeypatch.setattr(sentvec, "CACHE_MAX", 2)
+    sentvec._CACHE.clear()
+    a = sentvec.sentence_vectors(["one text", "two texts"])
+    b = sentvec.sentence_vectors(["a third text", "one text"])
+    assert len(sentvec._CACHE) <= 2
+    np.testing.assert_allclose(a[0], b[1], atol=1e-6)
