@@ -7,10 +7,9 @@ is shared by all labels of a task: there are too few positives to fit one per la
 ``per_label=True`` each label gets its own ``[a_j, b_j, c_j]`` as the shared weights plus a
 deviation, fitted jointly with the L2 penalty on the deviations (feature augmentation, as in
 Daume's "frustratingly easy" domain adaptation): a label moves away from the shared weights only as
-far as its own positives insist, so a label whose cues are reliable can lean on them. The frames
-use it for both models, the transformer's topics too (it kept the encoder's score from firing on
-Russian posts near a topic without its cues); the baseline keeps one shared topic row, which scored
-higher under cross-validation. The measurements are in docs/EXPERIMENTS.md.
+far as its own positives insist, so a label whose cues are reliable can lean on them. Both models
+have it as an option (``stack_cues``), off by default since their features carry multilingual
+sentence vectors (eval/SELECTION.md); earlier measurements are in docs/EXPERIMENTS.md.
 Weights are one row per label, ``(n_labels, 3)``. The map is monotone in the score, so paragraph
 evidence (the argmax over a post's paragraphs) is unchanged.
 """

@@ -169,7 +169,7 @@ def test_cue_stacking_is_fitted_saved_and_loaded(tiny_encoder, tmp_path, per_top
     from conftest import make_gold
 
     g = make_gold()
-    cfg = TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=2, stack_topics_per_label=per_topic)
+    cfg = TransformerConfig(encoder=str(tiny_encoder), epochs=1, threshold_folds=2, stack_cues=True, stack_topics_per_label=per_topic)
     m = TransformerModel(cfg).fit(g, g)
     nt, nf = len(m.codebook.topics), len(m.codebook.frames)
     assert m.stackers_.shape == (nt + nf, 3)
@@ -402,8 +402,8 @@ def test_frames_blend_reaches_the_stackers_fitted_on_inner_folds(tiny_encoder):
     from conftest import make_gold
 
     g = make_gold()
-    a = TransformerModel(config(tiny_encoder, threshold_folds=2)).fit(g, g)
-    b = TransformerModel(config(tiny_encoder, threshold_folds=2, frames_tfidf=1.0)).fit(g, g)
+    a = TransformerModel(config(tiny_encoder, threshold_folds=2, stack_cues=True)).fit(g, g)
+    b = TransformerModel(config(tiny_encoder, threshold_folds=2, stack_cues=True, frames_tfidf=1.0)).fit(g, g)
     assert not np.allclose(a.stackers_, b.stackers_)
 
 

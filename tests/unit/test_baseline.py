@@ -71,12 +71,13 @@ def test_label_without_positives_backs_off_to_cues(gold):
 @pytest.mark.parametrize("per_topic", [False, True])
 def test_topic_stacker_shared_or_per_topic_survives_save_and_load(gold, tmp_path, per_topic):
     """``stack_topics_per_label`` gives each topic its own stacker row; a folder saved before the
-    option (no key in config.json) loads as the shared stacker it was trained with."""
+    option (no key in config.json) loads as the shared stacker it was trained with, and one saved
+    before ``stack_cues`` defaulted to off (no key) loads with the stacker it holds."""
     import json
 
     from classify.learners import load_model
 
-    m = BaselineModel(BaselineConfig(threshold_folds=3, stack_topics_per_label=per_topic)).fit(gold, gold)
+    m = BaselineModel(BaselineConfig(threshold_folds=3, stack_cues=True, stack_topics_per_label=per_topic)).fit(gold, gold)
     nt = len(m.codebook.topics)
     assert bool(np.allclose(m.stackers_[:nt], m.stackers_[0])) is not per_topic
     m.save(tmp_path / "m")
@@ -87,8 +88,17 @@ def test_topic_stacker_shared_or_per_topic_survives_save_and_load(gold, tmp_path
     cfg_path = tmp_path / "m" / "config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg.pop("stack_topics_per_label")
+    cfg.pop("stack_cues")
     cfg_path.write_text(json.dumps(cfg))
-    assert load_model(tmp_path / "m").config.stack_topics_per_label is False
+    old = load_model(tmp_path / "m")
+    assert old.config.stack_topics_per_label is False
+    assert old.config.stack_cues is True and old.stackers_ is not None
+
+
+def test_default_baseline_fits_no_stacker(gold):
+    """The default leaves the cue stacker out (eval/SELECTION.md): inner folds still choose thresholds."""
+    m = BaselineModel(BaselineConfig(threshold_folds=3)).fit(gold, gold)
+    assert m.stackers_ is None and m.thresholds_["source"].startswith("inner 3-fold")
 
 
 def test_stance_needs_west_gives_none_where_no_western_actor_is_named(gold, tmp_path):

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+from sklearn.preprocessing import normalize
 
 from ..cues import CueMatcher
 from ..sentvec import sentence_vectors
@@ -63,10 +64,12 @@ class Featuriser:
         S = sp.csr_matrix((np.ones(len(owner)), (owner, para_rows)), shape=(len(posts), len(texts)))
         Pw, Pc = S @ Uw, S @ Uc
         if fit:
-            self.idf_word, self.idf_char = _idf(Pw), _idf(Pc)
+            # smoothed idf over posts
+            self.idf_word, self.idf_char = (TfidfTransformer().fit(P).idf_ for P in (Pw, Pc))
         # Cues never span a line break, so a post's hits are the sum of its paragraphs' hits.
         H = np.asarray(S @ U_cue)
-        P_vec = None if U_vec is None else _unit_rows(np.asarray(S @ U_vec))
+        # a post's vector is the direction of its paragraphs' sum (unit L2 norm; zero rows stay zero)
+        P_vec = None if U_vec is None else normalize(np.asarray(S @ U_vec))
         return Features(post=self._weight(Pw, Pc, H, P_vec), para=self._weight(Uw, Uc, U_cue, U_vec), para_rows=para_rows,
                         owner=owner, post_hits=H, para_hits=U_cue)
 
@@ -103,28 +106,8 @@ class Features:
     para_hits: np.ndarray
 
 
-def _unit_rows(V: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero): a post's vector is the direction of its paragraphs' sum."""
-    norms = np.linalg.norm(V, axis=1, keepdims=True)
-    return V / np.where(norms == 0, 1.0, norms)
-
-
-def _idf(counts: sp.spmatrix) -> np.ndarray:
-    """Smoothed idf, as scikit-learn's TfidfTransformer computes it."""
-    n = counts.shape[0]
-    df = np.bincount(counts.nonzero()[1], minlength=counts.shape[1])
-    return np.log((1 + n) / (1 + df)) + 1.0
-
-
 def _tfidf(counts: sp.spmatrix, idf: np.ndarray) -> sp.csr_matrix:
-    """Sublinear TF x idf, rows L2-normalised (in place on the CSR data: no sparse products)."""
+    """Sublinear TF x idf, rows L2-normalised in place (zero rows stay zero)."""
     X = sp.csr_matrix(counts, dtype=np.float64, copy=True)
     X.data = (1.0 + np.log(X.data)) * idf[X.indices]
-    sq = np.zeros(X.shape[0])
-    nnz_rows = np.flatnonzero(np.diff(X.indptr))
-    if len(nnz_rows):
-        sq[nnz_rows] = np.add.reduceat(X.data**2, X.indptr[nnz_rows])
-    norms = np.sqrt(sq)
-    norms[norms == 0] = 1.0
-    X.data /= np.repeat(norms, np.diff(X.indptr))
-    return X
+    return normalize(X, copy=False)

@@ -69,10 +69,12 @@ class BaselineConfig:
     """A label gets its own threshold only with at least this many positives."""
     cue_backoff_hit: float = 0.75
     """Probability given to an unlearnable label (< 2 positives) when one of its cues fires."""
-    stack_cues: bool = True
+    stack_cues: bool = False
     """Combine each label's score with its cue hits by a small logistic regression per task
     (inputs: the score's logit and ``log1p`` of the post's cue hits), fitted on the inner
-    out-of-fold predictions, so the weight given to the codebook's cues is learned, not guessed."""
+    out-of-fold predictions. Off by default: since the features carry the sentence vectors the
+    stacker no longer helps (fitted on English posts it carried the English cues' reliability to
+    other sources); without it the baseline tied its comparison and is the simpler (eval/SELECTION.md)."""
     stack_frames_per_label: bool = True
     """With ``stack_cues``: one stacker row per frame (shared weights plus per-frame deviations kept
     small by the L2 penalty, ``classify.stacking``) instead of one shared by all frames."""
@@ -329,6 +331,7 @@ class BaselineModel(Model):
         cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
         for key in ("stack_frames_per_label", "stack_topics_per_label"):  # saved before the options: one stacker per task
             cfg.setdefault(key, False)
+        cfg.setdefault("stack_cues", "stackers" in w)  # saved when the stacker was always fitted
         cfg.setdefault("stance_needs_west", False)
         cfg.setdefault("cue_hashtags", False)
         cfg.setdefault("sentence_vectors", 0.0)

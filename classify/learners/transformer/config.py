@@ -28,9 +28,11 @@ class TransformerConfig:
     cue_prior: float = 3.0
     """Initial weight of each label's own cue feature in the label head (0: random start), so
     training starts from the codebook's cue rule and learns where the encoder adds to it."""
-    stack_cues: bool = True
+    stack_cues: bool = False
     """Combine the post scores with the post's cue hits by a small logistic regression per task,
-    fitted on the inner out-of-fold predictions (as the baseline does; ``classify.stacking``)."""
+    fitted on the inner out-of-fold predictions (``classify.learners.stacking``). Off by default: with
+    the sentence vectors in the blended TF-IDF model it no longer helped, and without it the
+    transformer tied its comparison and is the simpler (eval/SELECTION.md)."""
     stack_frames_per_label: bool = True
     """With ``stack_cues``: one stacker row per frame (shared weights plus per-frame deviations kept
     small by the L2 penalty, ``classify.stacking``) instead of one shared by all frames."""

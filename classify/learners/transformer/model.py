@@ -24,16 +24,17 @@ Design, and why (numbers in the evaluation report):
   little) and used when the option is off.
 * **Stance and frames blended with TF-IDF** (``stance_tfidf``, ``frames_tfidf``): the stance and
   frame probabilities are the mean of the heads' and those of a TF-IDF + logistic regression model
-  fitted on the same posts (saved in ``tfidf/``); the frames are blended before the cue stacker and
-  the thresholds, also in the inner folds. The heads read frozen-encoder windows, which dilute the
+  fitted on the same posts (saved in ``tfidf/``); the frames are blended before the thresholds (and
+  the cue stacker, when on), also in the inner folds. The heads read frozen-encoder windows, which dilute the
   names and loaded words that carry stance and frames; each blend won its comparison on
   cross-validation and left-out sources (eval/SELECTION.md).
 * **No Western actor named, no stance** (``stance_needs_west``): the codebook's stance evaluates
   Western governments and alliances, so a post that names none (``classify.learners.west``) gets
   ``none``; it won its comparison (eval/SELECTION.md).
-* **Stacked with the cues** (``classify.stacking``): post scores and the post's cue hits are combined
-  by a small logistic regression with one row per label (``stack_topics_per_label``,
-  ``stack_frames_per_label``), fitted on the inner out-of-fold predictions.
+* **Stacking with the cues, off by default** (``stack_cues``, ``classify.learners.stacking``): post
+  scores and the post's cue hits combined by a small logistic regression per label, fitted on the
+  inner out-of-fold predictions; with the sentence vectors in the TF-IDF blend it tied without it, so
+  the simpler model ships (eval/SELECTION.md).
 * **Thresholds from inner out-of-fold predictions** of the training posts, as for the baseline
   (``threshold_folds`` inner folds; 2 by default, to keep the budget).
 
