@@ -105,6 +105,7 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
         heldout[kind] = outside_scores(gold, test, factory, codebook, oofs[kind], n_boot, seed)
     result["heldout"] = {kind: h["metrics"] for kind, h in heldout.items()}
     result["heldout_paired"] = heldout_pairs(gold, test, heldout, codebook, n_boot, seed)
+    result["heldout_paired_loso"] = loso_pairs(gold, heldout, codebook, n_boot, seed)
     result["heldout_frames"] = {kind: h["frame"] for kind, h in heldout.items()}
     Yt, Yf, ys = gold_targets(gold, codebook)
     truth = {"topics": Yt, "frames": Yf, "stance_west": ys}
@@ -138,6 +139,7 @@ def outside_scores(train: pd.DataFrame, test: pd.DataFrame, factory: Callable[[]
     metrics: dict[str, Any] = {"loso": {}, "test": {}}
     frames = [heldout_frame(train, subset(cv, np.arange(len(train))), codebook, "cv")]
     splits = loso_splits(train)
+    loso = None
     if splits:
         loso = predict_splits(train, factory, codebook, [(tr, te) for _, tr, te in splits])
         metrics["loso"] = {s: slice_metrics(train.iloc[te], subset(loso, te), codebook, n_boot, seed)["summary"]
@@ -152,7 +154,8 @@ def outside_scores(train: pd.DataFrame, test: pd.DataFrame, factory: Callable[[]
         metrics["test"]["all"] = slice_metrics(test, on_test, codebook, n_boot, seed)["summary"]
         frames.append(heldout_frame(test, on_test, codebook, "test"))
         metrics["_test_oof"] = on_test
-    return {"metrics": metrics, "frame": pd.concat(frames, ignore_index=True), "test_oof": metrics.pop("_test_oof", None)}
+    return {"metrics": metrics, "frame": pd.concat(frames, ignore_index=True), "test_oof": metrics.pop("_test_oof", None),
+            "loso_oof": loso, "loso_sources": {s: te for s, _, te in splits}}
 
 
 def heldout_pairs(train: pd.DataFrame, test: pd.DataFrame, heldout: dict[str, dict[str, Any]], codebook: Codebook,
@@ -163,6 +166,18 @@ def heldout_pairs(train: pd.DataFrame, test: pd.DataFrame, heldout: dict[str, di
     ref = heldout["cue_rule"]["test_oof"]
     return {f"{kind} - cue_rule": paired(test, h["test_oof"], ref, codebook, n_boot, seed)
             for kind, h in heldout.items() if kind != "cue_rule" and h["test_oof"] is not None}
+
+
+def loso_pairs(train: pd.DataFrame, heldout: dict[str, dict[str, Any]], codebook: Codebook, n_boot: int,
+               seed: int) -> dict[str, Any]:
+    """Each learned model minus the cue rule on each left-out source (paired bootstrap over that source's posts)."""
+    ref = heldout.get("cue_rule", {}).get("loso_oof")
+    if ref is None:
+        return {}
+    sources = heldout["cue_rule"]["loso_sources"]
+    return {s: {f"{kind} - cue_rule": paired(train.iloc[te], subset(h["loso_oof"], te), subset(ref, te), codebook, n_boot, seed)
+                for kind, h in heldout.items() if kind != "cue_rule" and h.get("loso_oof") is not None}
+            for s, te in sources.items()}
 
 
 def selection_score(result: dict[str, Any], kind: str) -> float:

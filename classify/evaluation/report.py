@@ -51,6 +51,7 @@ from .report_tables import (
     errors_tables,
     evidence_table,
     heldout_table,
+    loso_paired_table,
     model_name,
     model_order,
     paired_table,
@@ -257,6 +258,11 @@ def build(result: dict[str, Any], run: str) -> list[Block]:
     t = paired_table(result, "heldout_paired")
     if t:
         b += [Heading("Learned models against the cue rule on the random test split", 3, "heldout-paired-heading"), t]
+    t = loso_paired_table(result)
+    if t:
+        b += [Heading("Learned models against the cue rule on each left-out source", 3, "loso-paired-heading"), t,
+              Para("Each model fit on the other sources of the train split; differences paired on the left-out "
+                   "source's posts (the same group resamples for both systems).", cls="note")]
     t = cross_lingual_table(result)
     if t:
         b += [Heading("Cross-lingual transfer", 3, "cross-lingual-heading"), t,

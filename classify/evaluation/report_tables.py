@@ -105,22 +105,42 @@ def summary_markdown(result: dict[str, Any], *, note: bool = True) -> str:
 
 
 def paired_table(result: dict[str, Any], key: str = "paired") -> Table | None:
+    """Paired differences a − b per task: ``result[key]`` maps ``"a - b"`` to per-task differences."""
     paired = result.get(key) or {}
     if not paired:
         return None
+    rows, breaks = _paired_rows(paired, headline(result, model_order(result)))
+    return Table(["models (a − b)", "task", "difference", "95% CI", "P(not better)"], rows, "llrrr",
+                 anchor="paired", breaks=breaks)
+
+
+def loso_paired_table(result: dict[str, Any]) -> Table | None:
+    """The same per left-out source (``result["heldout_paired_loso"]``: source -> pairs)."""
+    by_source = result.get("heldout_paired_loso") or {}
     head = headline(result, model_order(result))
+    rows, breaks = [], set()
+    for source, pairs in sorted(by_source.items()):
+        r, b = _paired_rows(pairs, head, f", left out: {source}")
+        breaks |= {len(rows) + i for i in b}
+        rows += r
+    if not rows:
+        return None
+    return Table(["models (a − b)", "task", "difference", "95% CI", "P(not better)"], rows, "llrrr",
+                 anchor="paired-loso", breaks=breaks)
+
+
+def _paired_rows(paired: dict[str, Any], head: dict[str, str], suffix: str = "") -> tuple[list, set]:
     rows, breaks = [], set()
     for pair, tasks in paired.items():
         breaks.add(len(rows))
         a, _, b = pair.partition(" - ")
-        label = f"{model_name(a)} − {model_name(b)}" if b else pair
+        label = (f"{model_name(a)} − {model_name(b)}" if b else pair) + suffix
         for i, task in enumerate(t for t in TASKS if t in tasks):
             d = tasks[task]
             rows.append([txt(f"**{label}**" if i == 0 else ""), txt(f"{TASK_NAMES[task]} ({head[task]})"),
                          txt(f"{d['diff']:+.3f}" if not is_missing(d.get("diff")) else DASH), txt(fci(d.get("ci")) or DASH),
                          txt(f2(d.get("p_not_better")))])
-    return Table(["models (a − b)", "task", "difference", "95% CI", "P(not better)"], rows, "llrrr",
-                 anchor="paired", breaks=breaks)
+    return rows, breaks
 
 
 def heldout_table(result: dict[str, Any]) -> Table | None:

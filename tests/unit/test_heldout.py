@@ -61,3 +61,25 @@ def test_selection_score_averages_left_out_sources_with_cv_and_ignores_the_test_
     assert selection_score(result, "a") == pytest.approx((0.7 + 0.3) / 2)
     assert selection_score(result, "b") == pytest.approx(0.6)
     assert rank_models(result) == ["b", "a"]  # a wins on CV alone, b on CV and left-out sources; test ignored
+
+
+def test_loso_pairs_give_each_left_out_source_the_paired_difference_of_its_scores(sourced):
+    """The report's per-source learned-minus-cue-rule differences are those of the left-out scores themselves."""
+    from classify.evaluation.protocol import loso_pairs, outside_scores
+
+    cb = Codebook.load()
+    empty = sourced.iloc[:0]
+    held = {}
+    for kind, cfg in (("baseline", {"baseline": {"threshold_folds": 0, "sentence_vectors": 0.0}}), ("cue_rule", None)):
+        factory = make_factory(kind, cfg, cb, 0)
+        cv = predict_splits(sourced, factory, cb, [(tr, te) for _, tr, te in loso_splits(sourced)])  # any out-of-fold outputs
+        held[kind] = outside_scores(sourced, empty, factory, cb, cv, n_boot=50, seed=0)
+    pairs = loso_pairs(sourced, held, cb, n_boot=50, seed=0)
+    assert sorted(pairs) == ["a", "b"] and all(list(p) == ["baseline - cue_rule"] for p in pairs.values())
+    for s, p in pairs.items():
+        for task in ("topics", "frames", "stance_west"):
+            want = held["baseline"]["metrics"]["loso"][s][task]["mean"] - held["cue_rule"]["metrics"]["loso"][s][task]["mean"]
+            assert p["baseline - cue_rule"][task]["diff"] == pytest.approx(want)
+            lo, hi = p["baseline - cue_rule"][task]["ci"]
+            assert lo <= hi
+    assert loso_pairs(sourced, {"baseline": held["baseline"]}, cb, n_boot=50, seed=0) == {}

@@ -243,3 +243,20 @@ def test_a_single_model_without_pairs_or_errors_still_renders(tmp_path):
     run_dir = write_report(result, fake_predictions(("cue_rule",)), tmp_path, now=T0)
     page = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "No errors recorded." in page and "Paired differences" not in page
+
+
+def test_left_out_source_differences_render_one_block_per_source(tmp_path):
+    result = fake_result()
+    d = {"diff": 0.042, "ci": [-0.01, 0.09], "p_not_better": 0.12}
+    result["heldout_paired_loso"] = {"ria": {"baseline - cue_rule": {"topics": d, "frames": d, "stance_west": d}},
+                                     "dipromats": {"baseline - cue_rule": {"topics": d}}}
+    run_dir = write_report(result, fake_predictions(KINDS), tmp_path, now=T0)
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    block = md.split("### Learned models against the cue rule on each left-out source", 1)[1].split("###", 1)[0]
+    rows = [ln for ln in block.splitlines() if ln.startswith("| **")]
+    assert [r.split("|")[1].strip() for r in rows] == ["**baseline − cue rule (reference), left out: dipromats**",
+                                                       "**baseline − cue rule (reference), left out: ria**"]
+    assert block.count("+0.042") == 4 and "[-0.01, 0.09]" in block
+    result.pop("heldout_paired_loso")
+    run_dir = write_report(result, fake_predictions(KINDS), tmp_path / "none", now=T0)
+    assert "each left-out source" not in (run_dir / "report.md").read_text(encoding="utf-8")
