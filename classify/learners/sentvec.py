@@ -7,7 +7,7 @@ weights (read with ``allow_pickle=False``), so nothing is downloaded and nothing
 Vectors are cached per distinct text for the process (cross-validation folds share them); the cache
 is emptied when it reaches ``CACHE_MAX`` texts, so tagging a large dump stays within bounded memory.
 The package tokenizes in pure Python; ``SentencePieceIds`` gives the same ids from the C++
-``sentencepiece`` library, which is several times faster (tests/unit/test_sentvec.py checks the ids).
+``sentencepiece`` library, faster (tests/unit/test_sentvec.py checks the ids).
 """
 
 from __future__ import annotations

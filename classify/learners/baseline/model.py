@@ -77,7 +77,7 @@ class BaselineConfig:
     other sources); without it the baseline tied its comparison and is the simpler (eval/SELECTION.md)."""
     stack_frames_per_label: bool = True
     """With ``stack_cues``: one stacker row per frame (shared weights plus per-frame deviations kept
-    small by the L2 penalty, ``classify.stacking``) instead of one shared by all frames."""
+    small by the L2 penalty, ``classify.learners.stacking``) instead of one shared by all frames."""
     stack_topics_per_label: bool = False
     """The same for the topics (default: one stacker row shared by all four topics)."""
     stance_needs_west: bool = True

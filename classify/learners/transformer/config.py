@@ -35,7 +35,7 @@ class TransformerConfig:
     transformer tied its comparison and is the simpler (eval/SELECTION.md)."""
     stack_frames_per_label: bool = True
     """With ``stack_cues``: one stacker row per frame (shared weights plus per-frame deviations kept
-    small by the L2 penalty, ``classify.stacking``) instead of one shared by all frames."""
+    small by the L2 penalty, ``classify.learners.stacking``) instead of one shared by all frames."""
     stack_topics_per_label: bool = True
     """The same for the topics: trained on English posts only, the shared topic stacker let the
     encoder's score fire on posts near a topic without its cues (brics, cyber) and trusted the
