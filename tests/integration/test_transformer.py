@@ -151,6 +151,20 @@ def test_bf16_runtime_refused_without_bfloat16_instructions(fitted, tmp_path, mo
         load_model(tmp_path / "model", runtime="bf16")
 
 
+def test_bf16_counts_as_absent_when_onednn_is_held_below_it(monkeypatch):
+    """The budget runs hold oneDNN to AVX2 (``ONEDNN_MAX_CPU_ISA``); bfloat16 is then emulated, so neither
+    ``--runtime bf16`` nor the bench's bf16 rows should run, whatever the CPU has."""
+    import classify.learners.transformer.onnxrt as rt
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    hardware = rt.native_bf16()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert rt.native_bf16() is False
+    for isa in ("ALL", "AVX512_CORE_AMX", "avx512_core_bf16"):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+        assert rt.native_bf16() is hardware
+
+
 def test_cue_prior_starts_the_heads_from_the_codebook_cues(tiny_encoder):
     """With the heads barely trained, a paragraph carrying a topic's cue scores that topic higher."""
     from conftest import make_gold

@@ -59,8 +59,9 @@ def check_runtime(runtime: str) -> str:
     if runtime == "onnx" and not onnx_available():
         raise ConfigError("--runtime onnx needs onnxruntime and onnx: pip install onnxruntime onnx")
     if runtime == "bf16" and not native_bf16():
-        raise ConfigError("--runtime bf16 needs a CPU with bfloat16 instructions (AMX-BF16 or AVX512-BF16; "
-                          "this one has neither, so it would be slower than fp32): use --runtime onnx")
+        raise ConfigError("--runtime bf16 needs bfloat16 instructions (AMX-BF16 or AVX512-BF16) that oneDNN may use "
+                          "(this CPU has neither, or ONEDNN_MAX_CPU_ISA holds them off, so it would be slower than fp32): "
+                          "use --runtime onnx")
     return runtime
 
 
@@ -68,8 +69,13 @@ def native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 matrices in hardware (AMX-BF16 or AVX512-BF16).
 
     Why it matters: without them PyTorch emulates bfloat16 and ``--runtime bf16`` is slower than
-    fp32. Read from torch's CPU report, else from ``/proc/cpuinfo``'s flags.
+    fp32. Read from torch's CPU report, else from ``/proc/cpuinfo``'s flags; False when oneDNN (which
+    runs torch's CPU matrix products) is held below those instructions by ``ONEDNN_MAX_CPU_ISA``, as
+    the budget runs hold it to AVX2: bfloat16 is then emulated there too.
     """
+    held = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if held and held != "ALL" and not any(k in held for k in ("BF16", "AMX", "AVX10")):
+        return False
     try:
         import torch
 
