@@ -6,6 +6,8 @@ models features that carry across the two languages. The package is numpy only a
 weights (read with ``allow_pickle=False``), so nothing is downloaded and nothing executes on load.
 Vectors are cached per distinct text for the process (cross-validation folds share them); the cache
 is emptied when it reaches ``CACHE_MAX`` texts, so tagging a large dump stays within bounded memory.
+Texts are encoded one at a time, so a text's vector never depends on the texts encoded beside it (in a
+batch it moves in its last bits, enough to flip a borderline threshold); batching was no faster here.
 The package tokenizes in pure Python; ``SentencePieceIds`` gives the same ids from the C++
 ``sentencepiece`` library, faster (tests/unit/test_sentvec.py checks the ids).
 """
@@ -21,7 +23,6 @@ from .transformer.network import THREADS_ENV
 
 DIM = 512
 """Length of a USE v3 vector."""
-_BATCH = 64
 CACHE_MAX = 100_000
 """Texts kept in the cache (float32, 2 KB each)."""
 _CACHE: dict[str, np.ndarray] = {}
@@ -84,9 +85,8 @@ def sentence_vectors(texts: list[str]) -> np.ndarray:
     if len(_CACHE) + len(todo) > CACHE_MAX:
         _CACHE.clear()
         todo = [t for t in dict.fromkeys(texts) if t.strip()]
-    for start in range(0, len(todo), _BATCH):
-        chunk = todo[start:start + _BATCH]
-        for t, v in zip(chunk, np.asarray(_encoder().encode(chunk), dtype=np.float64)):
-            _CACHE[t] = (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+    for t in todo:  # one text per call: batched, a text's vector changes in its last bits with its batch-mates
+        v = np.asarray(_encoder().encode([t]), dtype=np.float64)[0]
+        _CACHE[t] = (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
     zero = np.zeros(DIM, dtype=np.float32)
     return np.vstack([_CACHE.get(t, zero) for t in texts]).astype(np.float64) if texts else np.zeros((0, DIM))

@@ -24,6 +24,19 @@ def test_cache_is_emptied_when_full_and_gives_the_same_vectors(monkeypatch):
     np.testing.assert_allclose(a[0], b[1], atol=1e-6)
 
 
+def test_a_vector_does_not_depend_on_the_texts_encoded_with_it():
+    """Bit for bit: a post must get the same vector, hence the same tags, in any dump and any order."""
+    text = "BRICS leaders met at the summit in Kazan."
+    others = ["A much longer text about the energy security of Europe and the sanctions on Russian oil and gas.",
+              "Короткий текст."]
+    sentvec._CACHE.clear()
+    alone = sentvec.sentence_vectors([text])
+    sentvec._CACHE.clear()
+    among = sentvec.sentence_vectors([*others, text])
+    sentvec._CACHE.clear()
+    assert np.array_equal(alone[0], among[2])
+
+
 def test_fast_tokenizer_gives_the_package_ids_on_every_gold_paragraph():
     """``SentencePieceIds`` (C++) must give the ids of the package's pure-Python tokenizer, emoji and flags
     included (the library merges a run of unknown characters; the adapter splits it back)."""
