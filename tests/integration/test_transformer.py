@@ -470,3 +470,15 @@ def test_tfidf_sentence_vectors_reach_the_blended_tfidf_model_and_survive_saving
     loaded = load_model(tmp_path / "model")
     assert loaded.tfidf_.config.sentence_vectors == 1.0
     np.testing.assert_allclose(loaded.predict_proba(g).frames, vec.predict_proba(g).frames, atol=1e-6)
+
+
+def test_tfidf_label_similarity_reaches_the_blended_tfidf_model_and_survives_saving(tiny_encoder, tmp_path):
+    from conftest import make_gold
+
+    g = make_gold()
+    sim = TransformerModel(config(tiny_encoder, frames_tfidf=0.5, tfidf_label_similarity=5.0)).fit(g, g)
+    assert sim.tfidf_.config.label_similarity == 5.0
+    sim.save(tmp_path / "model")
+    loaded = load_model(tmp_path / "model")
+    assert loaded.config.tfidf_label_similarity == 5.0 and loaded.tfidf_.config.label_similarity == 5.0
+    np.testing.assert_allclose(loaded.predict_proba(g).frames, sim.predict_proba(g).frames, atol=1e-6)

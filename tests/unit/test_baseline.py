@@ -162,3 +162,35 @@ def test_sentence_vectors_carry_a_label_across_languages_and_survive_saving(gold
     np.testing.assert_allclose(load_model(tmp_path / "old").predict_proba(ru).topics, plain.predict_proba(ru).topics)
     with pytest.raises(ConfigError, match="sentence_vectors"):
         BaselineConfig(sentence_vectors=-1.0)
+
+
+def test_label_similarity_reaches_frames_and_stance_not_topics_and_survives_saving(gold, tmp_path):
+    import json
+
+    from classify.learners import load_model
+    from classify.learners.baseline.features import label_vectors
+
+    cfg = {"threshold_folds": 0, "stance_needs_west": False}
+    plain = BaselineModel(BaselineConfig(**cfg)).fit(gold, gold)
+    sim = BaselineModel(BaselineConfig(**cfg, label_similarity=5.0)).fit(gold, gold)
+    n_labels = len(sim.codebook.topics) + len(sim.codebook.frames)
+    nt = len(sim.codebook.topics)
+    assert sim.coef_.shape[1] == plain.coef_.shape[1] + n_labels
+    # the last block: zero weight for every topic, learned weights for the frames and the stance
+    assert not sim.coef_[:nt, -n_labels:].any()
+    assert np.abs(sim.coef_[nt:, -n_labels:]).sum() > 0 and np.abs(sim.stance_coef_[:, -n_labels:]).sum() > 0
+    posts = ["Западные санкции незаконны и нарушают международное право.", "Rosatom will build a nuclear power plant."]
+    assert not np.allclose(sim.predict_proba(posts).frames, plain.predict_proba(posts).frames)
+    V = label_vectors(sim.codebook, sim.matcher_.label_ids)
+    np.testing.assert_allclose(np.linalg.norm(V, axis=1), 1.0)
+    sim.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict_proba(posts).frames, sim.predict_proba(posts).frames)
+    np.testing.assert_array_equal(loaded.feat_.prototypes, sim.feat_.prototypes)  # saved, not recomputed
+    plain.save(tmp_path / "old")  # a model saved before the option loads without the block
+    cfg_saved = json.loads((tmp_path / "old" / "config.json").read_text())
+    del cfg_saved["label_similarity"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg_saved))
+    np.testing.assert_allclose(load_model(tmp_path / "old").predict_proba(posts).frames, plain.predict_proba(posts).frames)
+    with pytest.raises(ConfigError, match="label_similarity"):
+        BaselineConfig(label_similarity=-1.0)

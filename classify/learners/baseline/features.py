@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.preprocessing import normalize
 
+from ...codebook import Codebook
 from ..cues import CueMatcher
 from ..sentvec import sentence_vectors
 from .fastvec import CharNgramCounter, WordNgramCounter
@@ -32,6 +33,7 @@ class Featuriser:
                                     lowercase=True, dtype=np.float64)
         self.idf_word: np.ndarray | None = None
         self.idf_char: np.ndarray | None = None
+        self.prototypes: np.ndarray | None = None
 
     def fit_transform(self, posts: list[list[str]]) -> Features:
         """Learn the vocabularies (from distinct paragraphs) and idf (from posts); return features."""
@@ -58,7 +60,7 @@ class Featuriser:
         else:
             Uw, Uc = (c.transform(texts) for c in self._counters())
         U_cue = self.matcher.paragraph_hits(texts).astype(np.float64)
-        U_vec = sentence_vectors(texts) if self.cfg.sentence_vectors else None
+        U_vec = sentence_vectors(texts) if (self.cfg.sentence_vectors or self.cfg.label_similarity) else None
         owner = np.asarray(owner, dtype=np.int64)
         para_rows = np.asarray(para_rows, dtype=np.int64)
         S = sp.csr_matrix((np.ones(len(owner)), (owner, para_rows)), shape=(len(posts), len(texts)))
@@ -73,6 +75,12 @@ class Featuriser:
         return Features(post=self._weight(Pw, Pc, H, P_vec), para=self._weight(Uw, Uc, U_cue, U_vec), para_rows=para_rows,
                         owner=owner, post_hits=H, para_hits=U_cue)
 
+    def _prototypes(self) -> np.ndarray:
+        """The label vectors (``label_vectors``), computed from the codebook when not loaded with a model."""
+        if self.prototypes is None:
+            self.prototypes = label_vectors(self.matcher.codebook, self.matcher.label_ids)
+        return self.prototypes
+
     def _counters(self) -> tuple[WordNgramCounter, CharNgramCounter]:
         """Fast counters equal to the fitted vectorisers' ``transform`` (see ``classify.fastvec``)."""
         if getattr(self, "_fast", None) is None:
@@ -84,8 +92,10 @@ class Featuriser:
         blocks = [_tfidf(Cw, self.idf_word), _tfidf(Cc, self.idf_char)]
         if self.cfg.use_cues:
             blocks.append(sp.csr_matrix(np.log1p(Ccue) * self.cfg.cue_weight))
-        if V is not None:
+        if V is not None and self.cfg.sentence_vectors:
             blocks.append(sp.csr_matrix(V * self.cfg.sentence_vectors))
+        if V is not None and self.cfg.label_similarity:
+            blocks.append(sp.csr_matrix((V @ self._prototypes().T) * self.cfg.label_similarity))
         return sp.hstack(blocks, format="csr")
 
 
@@ -104,6 +114,14 @@ class Features:
     owner: np.ndarray
     post_hits: np.ndarray
     para_hits: np.ndarray
+
+
+def label_vectors(codebook: Codebook, label_ids: tuple[str, ...]) -> np.ndarray:
+    """One unit vector per label: the direction of the mean sentence vector of its codebook definition and
+    include lines. A post's cosine to it says how near the post is to the label's description, in any
+    language the sentence vectors share, which weights learned on words cannot say."""
+    rows = [sentence_vectors([lab.definition, *lab.include]).mean(0) for lab in map(codebook.label, label_ids)]
+    return normalize(np.vstack(rows))
 
 
 def _tfidf(counts: sp.spmatrix, idf: np.ndarray) -> sp.csr_matrix:

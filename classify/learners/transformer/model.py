@@ -167,7 +167,8 @@ class TransformerModel(Model):
         # its own stance gate off (the transformer's ``stance_needs_west`` alone decides) and the cues as
         # written, as in the comparisons that chose the blends (eval/SELECTION.md)
         cfg = BaselineConfig(threshold_folds=0, stance_needs_west=False, cue_hashtags=False,
-                             sentence_vectors=self.config.tfidf_sentence_vectors, seed=self.config.seed)
+                             sentence_vectors=self.config.tfidf_sentence_vectors,
+                             label_similarity=self.config.tfidf_label_similarity, seed=self.config.seed)
         return BaselineModel(cfg, self.codebook).fit(paragraphs, gold, groups)
 
     def _oof_thresholds(self, paragraphs, gold, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue):
@@ -439,6 +440,7 @@ class TransformerModel(Model):
         cfg.setdefault("stance_tfidf", 0.0)
         cfg.setdefault("frames_tfidf", 0.0)
         cfg.setdefault("tfidf_sentence_vectors", 0.0)
+        cfg.setdefault("tfidf_label_similarity", 0.0)
         cfg.setdefault("stance_needs_west", False)
         cfg.setdefault("topics_cue_hashtags", False)
         drop_removed_options(cfg, path)
