@@ -7,6 +7,7 @@ its thresholds and any tuning are fitted inside the training folds only.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,58 @@ def make_factory(kind: str, configs: dict[str, dict] | None, codebook: Codebook,
     return lambda: cls(config_cls.from_dict(cfg), codebook=codebook)
 
 
+@dataclass
+class FoldOutput:
+    """What one fitted model gives on its held-out posts (``OOF`` rows of one fold)."""
+
+    topics_p: np.ndarray
+    frames_p: np.ndarray
+    stance_p: np.ndarray
+    topics_y: np.ndarray
+    frames_y: np.ndarray
+    stance_y: np.ndarray
+    evidence: np.ndarray
+    fit_seconds: float
+
+
+def fit_and_predict(factory: Callable[[], Model], train: pd.DataFrame, groups: list[str], test: pd.DataFrame) -> FoldOutput:
+    """Fit a fresh model on ``train`` and score ``test`` with its own thresholds."""
+    t0 = time.perf_counter()
+    model = factory().fit(train, train.reset_index(drop=True), groups=groups)
+    seconds = time.perf_counter() - t0
+    pr = model.predict_proba(test)
+    F = pr.frames.shape[1]
+    return FoldOutput(pr.topics, pr.frames, pr.stance, pr.topics >= model.threshold_vector("topics"),
+                      pr.frames >= model.threshold_vector("frames"), pr.stance.argmax(1),
+                      np.array([pf.argmax(0) if len(pf) else np.zeros(F, int) for pf in pr.paragraph_frames]).reshape(len(test), F),
+                      seconds)
+
+
+def fit_folds(gold: pd.DataFrame, factory: Callable[[], Model], splits: list[tuple[np.ndarray, np.ndarray]],
+              progress: Callable[[int], None] | None = None) -> list[FoldOutput]:
+    """``fit_and_predict`` on each ``(train, test)`` index pair, in order.
+
+    Models whose fits use one core (``Model.fits_on_one_core``) are fitted in parallel worker processes,
+    one per core: each fit depends only on its posts and seed, so the outputs equal a sequential run's
+    (a test checks). ``progress(k)`` is called as fold ``k`` finishes.
+    """
+    groups = post_groups(gold)
+    jobs = [(factory, gold.iloc[tr], [groups[i] for i in tr], gold.iloc[te]) for tr, te in splits]
+    workers = min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if workers > 1 and factory().fits_on_one_core:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=workers, return_as="generator")(delayed(fit_and_predict)(*job) for job in jobs)
+    else:
+        results = (fit_and_predict(*job) for job in jobs)
+    outputs = []
+    for k, out in enumerate(results):
+        outputs.append(out)
+        if progress:
+            progress(k)
+    return outputs
+
+
 def cross_validate(gold: pd.DataFrame, factory: Callable[[], Model], codebook: Codebook, *, folds: int, repeats: int,
                    seed: int, progress: Callable[[str], None] | None = None) -> OOF:
     """Fit a fresh model per training fold and collect out-of-fold outputs for every repeat."""
@@ -76,19 +129,13 @@ def cross_validate(gold: pd.DataFrame, factory: Callable[[], Model], codebook: C
               np.zeros((repeats, n, T), bool), np.zeros((repeats, n, F), bool), np.zeros((repeats, n), int),
               np.zeros((repeats, n, F), int), np.zeros((repeats, n), int))
     for r in range(repeats):
-        for k, (tr, te) in enumerate(group_folds(Y, groups, n_splits=folds, seed=seed + r)):
-            if progress:
-                progress(f"repeat {r + 1}/{repeats} fold {k + 1}/{folds}")
-            t0 = time.perf_counter()
-            model = factory().fit(gold.iloc[tr], gold.iloc[tr].reset_index(drop=True), groups=[groups[i] for i in tr])
-            oof.fit_seconds.append(time.perf_counter() - t0)
-            test = gold.iloc[te]
-            pr = model.predict_proba(test)
-            oof.topics_p[r, te], oof.frames_p[r, te], oof.stance_p[r, te] = pr.topics, pr.frames, pr.stance
-            oof.topics_y[r, te] = pr.topics >= model.threshold_vector("topics")
-            oof.frames_y[r, te] = pr.frames >= model.threshold_vector("frames")
-            oof.stance_y[r, te] = pr.stance.argmax(1)
-            oof.evidence[r, te] = np.array([pf.argmax(0) if len(pf) else np.zeros(F, int) for pf in pr.paragraph_frames])
+        splits = list(group_folds(Y, groups, n_splits=folds, seed=seed + r))
+        say = (lambda k, r=r: progress(f"repeat {r + 1}/{repeats} fold {k + 1}/{folds} done")) if progress else None
+        for k, ((_, te), out) in enumerate(zip(splits, fit_folds(gold, factory, splits, say))):
+            oof.fit_seconds.append(out.fit_seconds)
+            oof.topics_p[r, te], oof.frames_p[r, te], oof.stance_p[r, te] = out.topics_p, out.frames_p, out.stance_p
+            oof.topics_y[r, te], oof.frames_y[r, te], oof.stance_y[r, te] = out.topics_y, out.frames_y, out.stance_y
+            oof.evidence[r, te] = out.evidence
             oof.fold[r, te] = k
             oof.fold_scores.append({
                 "topics": M.multilabel_f1(Yt[te], oof.topics_y[r, te])["micro_f1"],

@@ -8,7 +8,6 @@ outputs' shape (``OOF`` with one repeat), so every metric and interval is comput
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,7 +17,7 @@ import pandas as pd
 from ..codebook import Codebook
 from ..learners.base import Model, gold_targets
 from . import metrics as M
-from .crossval import OOF, post_groups, task_stat
+from .crossval import OOF, fit_folds, post_groups, task_stat
 from .scores import model_metrics
 
 PROTOCOLS = ("cv", "loso", "test")
@@ -30,18 +29,11 @@ def predict_splits(gold: pd.DataFrame, factory: Callable[[], Model], codebook: C
     n, T, F, S = len(gold), len(codebook.topics), len(codebook.frames), len(codebook.stances)
     oof = OOF(np.zeros((1, n, T)), np.zeros((1, n, F)), np.zeros((1, n, S)), np.zeros((1, n, T), bool),
               np.zeros((1, n, F), bool), np.zeros((1, n), int), np.zeros((1, n, F), int), np.full((1, n), -1))
-    groups = post_groups(gold)
-    for k, (tr, te) in enumerate(splits):
-        t0 = time.perf_counter()
-        train = gold.iloc[tr].reset_index(drop=True)
-        model = factory().fit(train, train, groups=[groups[i] for i in tr])
-        oof.fit_seconds.append(time.perf_counter() - t0)
-        pr = model.predict_proba(gold.iloc[te])
-        oof.topics_p[0, te], oof.frames_p[0, te], oof.stance_p[0, te] = pr.topics, pr.frames, pr.stance
-        oof.topics_y[0, te] = pr.topics >= model.threshold_vector("topics")
-        oof.frames_y[0, te] = pr.frames >= model.threshold_vector("frames")
-        oof.stance_y[0, te] = pr.stance.argmax(1)
-        oof.evidence[0, te] = np.array([pf.argmax(0) if len(pf) else np.zeros(F, int) for pf in pr.paragraph_frames])
+    for k, ((_, te), out) in enumerate(zip(splits, fit_folds(gold, factory, list(splits)))):
+        oof.fit_seconds.append(out.fit_seconds)
+        oof.topics_p[0, te], oof.frames_p[0, te], oof.stance_p[0, te] = out.topics_p, out.frames_p, out.stance_p
+        oof.topics_y[0, te], oof.frames_y[0, te], oof.stance_y[0, te] = out.topics_y, out.frames_y, out.stance_y
+        oof.evidence[0, te] = out.evidence
         oof.fold[0, te] = k
     return oof
 

@@ -139,16 +139,19 @@ def outside_scores(train: pd.DataFrame, test: pd.DataFrame, factory: Callable[[]
     metrics: dict[str, Any] = {"loso": {}, "test": {}}
     frames = [heldout_frame(train, subset(cv, np.arange(len(train))), codebook, "cv")]
     splits = loso_splits(train)
+    both = pd.concat([train, test], ignore_index=True) if len(test) else train.reset_index(drop=True)
+    on_test_rows = np.arange(len(train), len(both))
+    # one call for the left-out-source fits and the random test's fit, so parallel workers share them out
+    jobs = [(tr, te) for _, tr, te in splits] + ([(np.arange(len(train)), on_test_rows)] if len(test) else [])
+    out = predict_splits(both, factory, codebook, jobs) if jobs else None
     loso = None
     if splits:
-        loso = predict_splits(train, factory, codebook, [(tr, te) for _, tr, te in splits])
+        loso = subset(out, np.arange(len(train)))
         metrics["loso"] = {s: slice_metrics(train.iloc[te], subset(loso, te), codebook, n_boot, seed)["summary"]
                            for s, _, te in splits}
         frames.append(heldout_frame(train, loso, codebook, "loso"))
     if len(test):
-        both = pd.concat([train, test], ignore_index=True)
-        te = np.arange(len(train), len(both))
-        on_test = subset(predict_splits(both, factory, codebook, [(np.arange(len(train)), te)]), te)
+        on_test = subset(out, on_test_rows)
         for s, idx in test.groupby("source").indices.items():
             metrics["test"][s] = slice_metrics(test.iloc[idx], subset(on_test, idx), codebook, n_boot, seed)["summary"]
         metrics["test"]["all"] = slice_metrics(test, on_test, codebook, n_boot, seed)["summary"]

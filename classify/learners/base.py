@@ -103,6 +103,8 @@ class Model:
     """
 
     kind = "base"
+    fits_on_one_core = False
+    """True when ``fit`` uses one core: evaluation then fits such models in parallel processes."""
 
     def __init__(self, codebook: Codebook | None = None) -> None:
         self.codebook = codebook or Codebook.load()

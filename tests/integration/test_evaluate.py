@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,24 @@ def test_without_groups_the_leak_would_be_exploited():
     idx = np.flatnonzero(g["dup_group"] == "leak")
     split = [len(set(oof.fold[r, idx])) > 1 for r in range(2)]
     assert any(split)
+
+
+def test_parallel_fits_give_the_outputs_of_a_sequential_run(monkeypatch):
+    """The baseline's folds run in worker processes; every output must equal the one-process run's."""
+    from conftest import make_gold
+
+    g = make_gold()
+    cb = Codebook.load()
+    factory = make_factory("baseline", {"baseline": {"threshold_folds": 2}}, cb, 0)
+    assert factory().fits_on_one_core and not make_factory("cue_rule", None, cb, 0)().fits_on_one_core
+    seen = []
+    parallel = cross_validate(g, factory, cb, folds=3, repeats=1, seed=0, progress=seen.append)
+    assert seen == [f"repeat 1/1 fold {k}/3 done" for k in (1, 2, 3)]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # one core: fits in this process
+    sequential = cross_validate(g, factory, cb, folds=3, repeats=1, seed=0)
+    for name in ("topics_p", "frames_p", "stance_p", "topics_y", "frames_y", "stance_y", "evidence", "fold"):
+        np.testing.assert_array_equal(getattr(parallel, name), getattr(sequential, name), err_msg=name)
+    assert parallel.fold_scores == sequential.fold_scores
 
 
 @pytest.fixture

@@ -70,9 +70,12 @@ def test_text_report_is_printable_alone(cb):
     assert "    [0] Rosatom will build a nuclear power plant." in text
 
 
-def test_crossval_probabilities_are_out_of_fold(cb):
+def test_crossval_probabilities_are_out_of_fold(cb, monkeypatch):
+    import os
+
     from classify.learners.baseline.model import BaselineConfig, BaselineModel
 
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # fits in this process, where the spy records them
     gold = big_gold(2)
     seen = []
 

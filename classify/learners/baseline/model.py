@@ -145,6 +145,7 @@ class BaselineModel(Model):
     """
 
     kind = "baseline"
+    fits_on_one_core = True  # liblinear, lbfgs and the sentence vectors run on one thread
 
     def __init__(self, config: BaselineConfig | None = None, codebook: Codebook | None = None) -> None:
         super().__init__(codebook)
