@@ -170,8 +170,9 @@ def test_label_similarity_reaches_frames_and_stance_not_topics_and_survives_savi
     from classify.learners import load_model
     from classify.learners.baseline.features import label_vectors
 
+    assert BaselineConfig().label_similarity == 5.0  # the default, since it won its comparison
     cfg = {"threshold_folds": 0, "stance_needs_west": False}
-    plain = BaselineModel(BaselineConfig(**cfg)).fit(gold, gold)
+    plain = BaselineModel(BaselineConfig(**cfg, label_similarity=0.0)).fit(gold, gold)
     sim = BaselineModel(BaselineConfig(**cfg, label_similarity=5.0)).fit(gold, gold)
     n_labels = len(sim.codebook.topics) + len(sim.codebook.frames)
     nt = len(sim.codebook.topics)

@@ -94,13 +94,13 @@ class BaselineConfig:
     norm) appended to the features; 0 leaves it out. Why: TF-IDF weights learned on English words do
     not carry over to Russian posts or new sources, the sentence vectors do. It won its comparison
     (eval/SELECTION.md)."""
-    label_similarity: float = 0.0
+    label_similarity: float = 5.0
     """Weight of a block of cosines between a post's (or paragraph's) sentence vector and each topic's
     and frame's description in the codebook (``features.label_vectors``), for the frames and the stance;
     0 leaves it out. The topics do not see it (on left-out sources it cost them precision). Why: a
     cosine to a label's description means the same in English and Russian and on a new source, where
-    512 free vector weights fitted on English posts need not; it was registered in eval/SELECTION.md.
-    Needs the sentence vectors' package."""
+    512 free vector weights fitted on English posts need not. It won its comparison, most on the stance
+    of left-out sources (eval/SELECTION.md); a model saved before the option loads with it off."""
     seed: int = 0
 
     def __post_init__(self) -> None:
