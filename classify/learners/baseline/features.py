@@ -1,5 +1,6 @@
 """The baseline's features: TF-IDF of word and character n-grams per distinct paragraph, summed per post,
-plus the codebook's cue hits and, optionally, multilingual sentence vectors (``classify.learners.sentvec``).
+plus the codebook's cue hits and, optionally, multilingual sentence vectors (``classify.learners.sentvec``)
+and their cosines to the codebook's label descriptions (``label_vectors``; always the last columns).
 
 Each distinct paragraph is counted (and later scored) once; a post's counts are the sum of its
 paragraphs', so the same rows give post scores and paragraph evidence.
@@ -22,7 +23,7 @@ from .fastvec import CharNgramCounter, WordNgramCounter
 
 
 class Featuriser:
-    """Paragraph count vectors -> post and paragraph TF-IDF (+ cue hits, + sentence vectors) features."""
+    """Paragraph count vectors -> post and paragraph TF-IDF (+ cue hits, + sentence vectors, + label cosines) features."""
 
     def __init__(self, cfg: Any, matcher: CueMatcher) -> None:  # cfg: a BaselineConfig (no import cycle)
         self.cfg = cfg
