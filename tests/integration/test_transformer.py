@@ -387,7 +387,8 @@ def test_tfidf_blend_mixes_its_task_only_and_survives_saving(tiny_encoder, tmp_p
     plain = TransformerModel(config(tiny_encoder)).fit(g, g)
     blended = TransformerModel(config(tiny_encoder, **{option: 0.25})).fit(g, g)
     tfidf = BaselineModel(BaselineConfig(threshold_folds=0, stance_needs_west=False, cue_hashtags=False,
-                                         sentence_vectors=blended.config.tfidf_sentence_vectors)).fit(g, g)
+                                         sentence_vectors=blended.config.tfidf_sentence_vectors,
+                                         label_similarity=blended.config.tfidf_label_similarity)).fit(g, g)
     want = 0.75 * getattr(plain.predict_proba(g), task) + 0.25 * getattr(tfidf.predict_proba(g), task)
     np.testing.assert_allclose(getattr(blended.predict_proba(g), task), want, atol=1e-6)
     np.testing.assert_allclose(getattr(blended.predict_proba(g), other), getattr(plain.predict_proba(g), other), atol=1e-6)
