@@ -133,7 +133,6 @@ def test_cue_hashtags_reach_the_cue_features_and_old_models_load_without(gold, t
 
 
 def test_sentence_vectors_carry_a_label_across_languages_and_survive_saving(gold, tmp_path):
-    import json
 
     from classify.errors import ModelError
     from classify.learners import load_model
@@ -150,22 +149,17 @@ def test_sentence_vectors_carry_a_label_across_languages_and_survive_saving(gold
     assert vec.predict_proba(ru).topics[0, brics] > plain.predict_proba(ru).topics[0, brics]
     vec.save(tmp_path / "m")
     np.testing.assert_allclose(load_model(tmp_path / "m").predict_proba(ru).topics, vec.predict_proba(ru).topics)
-    cfg_saved = json.loads((tmp_path / "m" / "config.json").read_text())
-    del cfg_saved["sentence_vectors"]  # a model saved before the option: no block, so its weights no longer fit
-    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg_saved))
+    _drop_saved_option(tmp_path / "m", "sentence_vectors")  # a model saved before the option: no block, so its weights no longer fit
     with pytest.raises(ModelError, match="weights"):
         load_model(tmp_path / "m")
     plain.save(tmp_path / "old")  # a model saved before the option, without vectors, loads and predicts as it did
-    cfg_saved = json.loads((tmp_path / "old" / "config.json").read_text())
-    del cfg_saved["sentence_vectors"]
-    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg_saved))
+    _drop_saved_option(tmp_path / "old", "sentence_vectors")
     np.testing.assert_allclose(load_model(tmp_path / "old").predict_proba(ru).topics, plain.predict_proba(ru).topics)
     with pytest.raises(ConfigError, match="sentence_vectors"):
         BaselineConfig(sentence_vectors=-1.0)
 
 
 def test_label_similarity_reaches_frames_and_stance_not_topics_and_survives_saving(gold, tmp_path):
-    import json
 
     from classify.learners import load_model
     from classify.learners.baseline.features import label_vectors
@@ -187,11 +181,23 @@ def test_label_similarity_reaches_frames_and_stance_not_topics_and_survives_savi
     sim.save(tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     np.testing.assert_allclose(loaded.predict_proba(posts).frames, sim.predict_proba(posts).frames)
-    np.testing.assert_array_equal(loaded.feat_.prototypes, sim.feat_.prototypes)  # saved, not recomputed
+    from safetensors.numpy import load_file
+
+    saved = load_file(str(tmp_path / "m" / "weights.safetensors"))["label_vectors"]  # saved, not recomputed on load
+    np.testing.assert_array_equal(saved, sim.feat_.prototypes)
+    np.testing.assert_array_equal(loaded.feat_.prototypes, saved)
     plain.save(tmp_path / "old")  # a model saved before the option loads without the block
-    cfg_saved = json.loads((tmp_path / "old" / "config.json").read_text())
-    del cfg_saved["label_similarity"]
-    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg_saved))
+    _drop_saved_option(tmp_path / "old", "label_similarity")
     np.testing.assert_allclose(load_model(tmp_path / "old").predict_proba(posts).frames, plain.predict_proba(posts).frames)
     with pytest.raises(ConfigError, match="label_similarity"):
         BaselineConfig(label_similarity=-1.0)
+
+
+def _drop_saved_option(model_dir, key):
+    """Make a saved model look as if it was saved before the option ``key`` existed."""
+    import json
+
+    path = model_dir / "config.json"
+    cfg = json.loads(path.read_text())
+    del cfg[key]
+    path.write_text(json.dumps(cfg))

@@ -202,26 +202,22 @@ class BaselineModel(Model):
         self.intercept_ = np.zeros(n_labels)
         self.backoff_ = np.zeros(n_labels, dtype=bool)
         by_paragraph = evidence is not None
+        X_topics = X[:, :X.shape[1] - n_labels] if self.config.label_similarity else X
         for j in range(n_labels):
             n_pos = int(Y[:, j].sum())
             if n_pos < 2 or n_pos > len(Y) - 2:
                 self.backoff_[j] = True
                 continue
             Xj, yj = X, Y[:, j]
-            keep = None
             if j < nt and self.config.label_similarity:  # the topics do not see the similarity block (the last columns)
-                keep = np.arange(X.shape[1] - n_labels)
-                Xj = X[:, keep]
+                Xj = X_topics
             if by_paragraph and j >= nt:
                 Xj, yj = _paragraph_rows(Xp, owner, paragraphs, Y[:, j], evidence, self.codebook.frames[j - nt])
             # dual=True: far faster when features (~90k) outnumber posts (~60), same optimum.
             lr = LogisticRegression(C=self.config.C, class_weight="balanced", solver="liblinear", dual=True,
                                     max_iter=2000, random_state=self.config.seed)
             lr.fit(Xj, yj)
-            if keep is not None:
-                self.coef_[j, keep] = lr.coef_[0]
-            else:
-                self.coef_[j] = lr.coef_[0]
+            self.coef_[j, :Xj.shape[1]] = lr.coef_[0]
             self.intercept_[j] = lr.intercept_[0]
         n_st = len(self.codebook.stances)
         self.stance_coef_ = np.zeros((n_st, X.shape[1]))
