@@ -325,6 +325,9 @@ def run_bench(*, quick: bool = False, sizes: tuple[int, ...] | None = None, runs
                 if kind == "transformer" and n > transformer_max:
                     continue  # the transformer tags ~tens of posts/s here: 100k posts would take hours
                 for name, opts in _tag_variants(kind):
+                    if opts.get("jobs") == 1 and res["tag"].get(kind, {}).get(str(n), {}).get("jobs") == 1:
+                        res["tag"].setdefault(name, {})[str(n)] = {**res["tag"][kind][str(n)], "same_run_as": kind}
+                        continue  # the default already ran one process at this size: the same command twice
                     say(f"tag {n} posts: {name}")
                     r = [bench_tag(dump, models_dir / kind, 256, **opts) for _ in range(n_runs)]
                     res["tag"].setdefault(name, {})[str(n)] = {"posts_per_s": _stats([x["posts"] / x["seconds"] for x in r]),
@@ -393,7 +396,7 @@ def _runtimes() -> list[tuple[str, dict[str, Any]]]:
 
 def _tag_variants(kind: str) -> list[tuple[str, dict[str, Any]]]:
     """What ``classify.tag`` is timed with: the default (automatic ``--jobs``) and one process for the
-    baseline; each runtime of ``_runtimes`` for the transformer."""
+    baseline (measured only where the default uses workers); each runtime of ``_runtimes`` for the transformer."""
     if kind == "baseline":
         return [("baseline", {}), ("baseline_1_process", {"jobs": 1})]
     return _runtimes()
@@ -428,6 +431,7 @@ def table(res: dict[str, Any]) -> str:
             p = v["posts_per_s"]
             rss = v.get("all_processes_peak_rss_mb", v["peak_rss_mb"])["median"]
             jobs = f" ({v['jobs']} workers)" if v.get("jobs", 1) > 1 else ""
+            jobs += f" (= the {v['same_run_as']} run)" if v.get("same_run_as") else ""
             lines.append(f"{'tag ' + kind + jobs:<34}{n:>8}{p['median']:>18,.0f} [{p['min']:,.0f}, {p['max']:,.0f}]{rss:>14,.0f}")
     for kind, by_n in res.get("model", {}).items():
         for n, v in by_n.items():

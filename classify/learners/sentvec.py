@@ -8,7 +8,7 @@ Vectors are cached per distinct text for the process (cross-validation folds sha
 is emptied when it reaches ``CACHE_MAX`` texts, so tagging a large dump stays within bounded memory.
 Texts are encoded one at a time on one BLAS thread, so a text's vector never depends on the texts
 encoded beside it nor on the thread count (either moves it in its last bits, enough to flip a borderline
-threshold).
+threshold); the cores are used by encoding several texts at once in threads (numpy releases the GIL).
 The package tokenizes in pure Python; ``SentencePieceIds`` gives the same ids from the C++
 ``sentencepiece`` library, faster (tests/unit/test_sentvec.py checks the ids).
 """
@@ -16,6 +16,7 @@ The package tokenizes in pure Python; ``SentencePieceIds`` gives the same ids fr
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -43,8 +44,36 @@ def _encoder():
         fast = SentencePieceIds.load()
         if fast is not None:
             use._sp = fast  # the package builds its pure-Python tokenizer lazily, only while this is None
+        _ = use._model  # build the backend now, not lazily in several threads at once
         _ENCODER.append(use)
     return _ENCODER[0]
+
+
+def encoder_threads() -> int:
+    """Texts encoded at once: ``$CLASSIFY_THREADS`` (a tagging worker's share of the cores), else
+    ``$OMP_NUM_THREADS`` (set by joblib in its workers), else every usable core."""
+    from .transformer.network import THREADS_ENV
+
+    given = os.environ.get(THREADS_ENV) or os.environ.get("OMP_NUM_THREADS")
+    if given:
+        return max(1, int(given))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _encode_each(texts: list[str]) -> list[np.ndarray]:
+    """USE vectors of ``texts``, each text encoded alone on one BLAS thread, up to ``encoder_threads()``
+    texts at once (the outer limit holds for every thread, so the package's own per-call limit cannot
+    hand a thread to another text's matrix product)."""
+    from threadpoolctl import threadpool_limits
+
+    use = _encoder()
+    one = lambda t: np.asarray(use.encode([t]), dtype=np.float64)[0]  # noqa: E731
+    n = min(encoder_threads(), len(texts))
+    with threadpool_limits(1, user_api="blas"):
+        if n <= 1:
+            return [one(t) for t in texts]
+        with ThreadPoolExecutor(n) as pool:
+            return list(pool.map(one, texts))
 
 
 class SentencePieceIds:
@@ -86,8 +115,7 @@ def sentence_vectors(texts: list[str]) -> np.ndarray:
     if len(_CACHE) + len(todo) > CACHE_MAX:
         _CACHE.clear()
         todo = [t for t in dict.fromkeys(texts) if t.strip()]
-    for t in todo:  # one text per call: batched, a text's vector changes in its last bits with its batch-mates
-        v = np.asarray(_encoder().encode([t]), dtype=np.float64)[0]
+    for t, v in zip(todo, _encode_each(todo)):  # one text per call: batched, a vector changes with its batch-mates
         _CACHE[t] = (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
     zero = np.zeros(DIM, dtype=np.float32)
     return np.vstack([_CACHE.get(t, zero) for t in texts]).astype(np.float64) if texts else np.zeros((0, DIM))

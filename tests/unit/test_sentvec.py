@@ -37,6 +37,21 @@ def test_a_vector_does_not_depend_on_the_texts_encoded_with_it():
     assert np.array_equal(alone[0], among[2])
 
 
+def test_vectors_encoded_in_several_threads_equal_one_threads(monkeypatch):
+    """Encoding texts in parallel threads must not change a bit of any vector (each text keeps one BLAS thread)."""
+    from classify.gold.files import load_gold
+
+    texts = [p for ps in load_gold()["paragraphs"][:30] for p in ps if p.strip()]
+    got = {}
+    for n in ("1", "2"):
+        monkeypatch.setenv("CLASSIFY_THREADS", n)
+        assert sentvec.encoder_threads() == int(n)
+        sentvec._CACHE.clear()
+        got[n] = sentvec.sentence_vectors(texts)
+    sentvec._CACHE.clear()
+    assert len(texts) > 50 and np.array_equal(got["1"], got["2"])
+
+
 def test_fast_tokenizer_gives_the_package_ids_on_every_gold_paragraph():
     """``SentencePieceIds`` (C++) must give the ids of the package's pure-Python tokenizer, emoji and flags
     included (the library merges a run of unknown characters; the adapter splits it back)."""
