@@ -38,14 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=None, help="JSON file: {kind: {hyperparameter: value}}")
     parser.add_argument("--out", type=Path, default=Path("eval"), help="report directory (run-id/ and latest/)")
     parser.add_argument("--translations", type=Path, default=DEFAULT_TRANSLATIONS,
-                        help="Russian translations of English gold posts for the English-to-Russian transfer check (skipped if absent)")
+                        help="Russian translations of English gold posts for the English-to-Russian transfer check of --cross-lingual (skipped if absent)")
+    parser.add_argument("--cross-lingual", action="store_true",
+                        help="also run the cross-lingual checks: each model trained on English posts only, scored on the "
+                             "Russian posts and on Russian translations of held-out English posts (two more fits per model)")
     args = parser.parse_args(argv)
 
     def job() -> int:
         configs = load_config(args.config)
         res = evaluate(args.gold, models=[m.strip() for m in args.models.split(",") if m.strip()], folds=args.folds,
                        repeats=args.repeats, seed=args.seed, configs=configs, out_dir=args.out, progress=True,
-                       translations_path=args.translations)
+                       translations_path=args.translations, cross_lingual=args.cross_lingual)
         print(summary_table(res))
         print(f"report: {res.get('run_dir')}")
         return 0

@@ -78,10 +78,14 @@ class FoldOutput:
     stance_y: np.ndarray
     evidence: np.ndarray
     fit_seconds: float
+    model: Model | None = None
+    """The fitted model itself, only when asked for (``keep_model``)."""
 
 
-def fit_and_predict(factory: Callable[[], Model], train: pd.DataFrame, groups: list[str], test: pd.DataFrame) -> FoldOutput:
-    """Fit a fresh model on ``train`` and score ``test`` with its own thresholds."""
+def fit_and_predict(factory: Callable[[], Model], train: pd.DataFrame, groups: list[str], test: pd.DataFrame,
+                    keep_model: bool = False) -> FoldOutput:
+    """Fit a fresh model on ``train`` and score ``test`` with its own thresholds (returning the model too
+    with ``keep_model``)."""
     t0 = time.perf_counter()
     model = factory().fit(train, train.reset_index(drop=True), groups=groups)
     seconds = time.perf_counter() - t0
@@ -90,19 +94,20 @@ def fit_and_predict(factory: Callable[[], Model], train: pd.DataFrame, groups: l
     return FoldOutput(pr.topics, pr.frames, pr.stance, pr.topics >= model.threshold_vector("topics"),
                       pr.frames >= model.threshold_vector("frames"), pr.stance.argmax(1),
                       np.array([pf.argmax(0) if len(pf) else np.zeros(F, int) for pf in pr.paragraph_frames]).reshape(len(test), F),
-                      seconds)
+                      seconds, model if keep_model else None)
 
 
 def fit_folds(gold: pd.DataFrame, factory: Callable[[], Model], splits: list[tuple[np.ndarray, np.ndarray]],
-              progress: Callable[[int], None] | None = None) -> list[FoldOutput]:
+              progress: Callable[[int], None] | None = None, keep_model: int | None = None) -> list[FoldOutput]:
     """``fit_and_predict`` on each ``(train, test)`` index pair, in order.
 
     Models whose fits use one core (``Model.fits_on_one_core``) are fitted in parallel worker processes,
     one per core: each fit depends only on its posts and seed, so the outputs equal a sequential run's
-    (a test checks). ``progress(k)`` is called as fold ``k`` finishes.
+    (a test checks). ``progress(k)`` is called as fold ``k`` finishes. The output of split ``keep_model``
+    also holds its fitted model.
     """
     groups = post_groups(gold)
-    jobs = [(factory, gold.iloc[tr], [groups[i] for i in tr], gold.iloc[te]) for tr, te in splits]
+    jobs = [(factory, gold.iloc[tr], [groups[i] for i in tr], gold.iloc[te], k == keep_model) for k, (tr, te) in enumerate(splits)]
     workers = min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     if workers > 1 and factory().fits_on_one_core:
         from joblib import Parallel, delayed

@@ -39,8 +39,8 @@ N_BOOT = 1000
 def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("baseline", "transformer", "cue_rule"),
              folds: int = 5, repeats: int = 2, seed: int = 0, configs: dict[str, dict] | None = None,
              out_dir: str | Path | None = "eval", progress: bool = False, n_boot: int = N_BOOT,
-             translations_path: str | Path | None = DEFAULT_TRANSLATIONS,
-             frames_out: dict[str, pd.DataFrame] | None = None) -> dict[str, Any]:
+             translations_path: str | Path | None = DEFAULT_TRANSLATIONS, cross_lingual: bool = False,
+             frames_out: dict[str, pd.DataFrame] | None = None, models_out: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the protocol for every model kind and write the report; returns the metrics dict.
 
     Parameters
@@ -57,8 +57,15 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
     translations_path : path or None
         Russian translations of English gold posts for the English-to-Russian transfer check
         (``english_only``); that part is skipped when ``None`` or absent.
+    cross_lingual : bool, default=False
+        Run the cross-lingual checks (``english_only``: two more fits per model, trained on English posts
+        only). Off by default: they cost a sixth of the default run, and the left-out Russian source already
+        scores models trained without Russian posts.
     frames_out : dict, optional
         Filled with each kind's held-out predictions (``heldout_frame`` rows of the cv, loso and test protocols).
+    models_out : dict, optional
+        Filled with ``(model, fit seconds)`` per kind: the model fitted on the whole train split for the
+        random test (absent without a test split), which ``classify.train`` saves instead of fitting it again.
     """
     from ..gold.files import load_gold, split_of
 
@@ -74,10 +81,11 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
     oofs: dict[str, OOF] = {}
     heldout: dict[str, dict[str, Any]] = {}
     transfer: dict[str, tuple[OOF, OOF, pd.DataFrame]] = {}
-    translations = load_translations(translations_path) if translations_path else {}
+    translations = load_translations(translations_path) if translations_path and cross_lingual else {}
     result: dict[str, Any] = {
         "protocol": {"folds": folds, "repeats": repeats, "split_seeds": [seed + r for r in range(repeats)], "n_boot": n_boot,
-                     "splitter": "MultilabelStratifiedKFold over duplicate/translation groups", "zero_division": 0},
+                     "splitter": "MultilabelStratifiedKFold over duplicate/translation groups", "zero_division": 0,
+                     "cross_lingual": cross_lingual},
         "data": {"gold": str(gold_path), "sha256": data_sha256(Path(gold_path)), "n_posts": len(gold), "n_groups": len(set(groups)),
                  "languages": gold["lang"].value_counts().to_dict()},
         "codebook": {"version": codebook.version, "topics": list(codebook.topics), "frames": list(codebook.frames),
@@ -96,13 +104,17 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
         result["models"][kind] = model_metrics(gold, oofs[kind], codebook, weights)
         result["timings"][kind] = {"cv_seconds": round(time.perf_counter() - t0, 1),
                                    "fit_seconds_mean": round(float(np.mean(oofs[kind].fit_seconds)), 2)}
-        say(f"{kind}: cross-lingual checks (English-only training)")
-        result["cross_lingual"][kind], tt = english_only(gold, factory, codebook, translations, seed, repeats)
-        if tt is not None:
-            transfer[kind] = tt
+        if cross_lingual:
+            say(f"{kind}: cross-lingual checks (English-only training)")
+            result["cross_lingual"][kind], tt = english_only(gold, factory, codebook, translations, seed, repeats)
+            if tt is not None:
+                transfer[kind] = tt
         result["errors"] += worst_errors(gold, oofs[kind], codebook, kind)
         say(f"{kind}: leave-one-source-out and the random test")
         heldout[kind] = outside_scores(gold, test, factory, codebook, oofs[kind], n_boot, seed)
+        if models_out is not None and heldout[kind]["model"] is not None:
+            models_out[kind] = (heldout[kind].pop("model"), heldout[kind]["model_seconds"])
+        heldout[kind].pop("model", None)
     result["heldout"] = {kind: h["metrics"] for kind, h in heldout.items()}
     result["heldout_paired"] = heldout_pairs(gold, test, heldout, codebook, n_boot, seed)
     result["heldout_paired_loso"] = loso_pairs(gold, heldout, codebook, n_boot, seed)
@@ -135,7 +147,8 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
 
 def outside_scores(train: pd.DataFrame, test: pd.DataFrame, factory: Callable[[], Any], codebook: Codebook, cv: OOF,
                    n_boot: int, seed: int) -> dict[str, Any]:
-    """Leave-one-source-out on the train split and the shipped model's scores on the random test split."""
+    """Leave-one-source-out on the train split and the shipped model's scores on the random test split
+    (that model, fitted on the whole train split, is returned under ``model``)."""
     metrics: dict[str, Any] = {"loso": {}, "test": {}}
     frames = [heldout_frame(train, subset(cv, np.arange(len(train))), codebook, "cv")]
     splits = loso_splits(train)
@@ -143,7 +156,8 @@ def outside_scores(train: pd.DataFrame, test: pd.DataFrame, factory: Callable[[]
     on_test_rows = np.arange(len(train), len(both))
     # one call for the left-out-source fits and the random test's fit, so parallel workers share them out
     jobs = [(tr, te) for _, tr, te in splits] + ([(np.arange(len(train)), on_test_rows)] if len(test) else [])
-    out = predict_splits(both, factory, codebook, jobs) if jobs else None
+    fitted = {len(jobs) - 1: None} if len(test) else None  # the random test's model is the one train ships
+    out = predict_splits(both, factory, codebook, jobs, fitted) if jobs else None
     loso = None
     if splits:
         loso = subset(out, np.arange(len(train)))
@@ -158,7 +172,8 @@ def outside_scores(train: pd.DataFrame, test: pd.DataFrame, factory: Callable[[]
         frames.append(heldout_frame(test, on_test, codebook, "test"))
         metrics["_test_oof"] = on_test
     return {"metrics": metrics, "frame": pd.concat(frames, ignore_index=True), "test_oof": metrics.pop("_test_oof", None),
-            "loso_oof": loso, "loso_sources": {s: te for s, _, te in splits}}
+            "loso_oof": loso, "loso_sources": {s: te for s, _, te in splits},
+            "model": fitted[len(jobs) - 1] if fitted else None, "model_seconds": out.fit_seconds[-1] if fitted else None}
 
 
 def heldout_pairs(train: pd.DataFrame, test: pd.DataFrame, heldout: dict[str, dict[str, Any]], codebook: Codebook,

@@ -264,6 +264,10 @@ def build(result: dict[str, Any], run: str) -> list[Block]:
               Para("Each model fit on the other sources of the train split; differences paired on the left-out "
                    "source's posts (the same group resamples for both systems).", cls="note")]
     t = cross_lingual_table(result)
+    if not t and result.get("protocol", {}).get("cross_lingual") is False:
+        b.append(Para("Cross-lingual checks (models trained on English posts only) not run in this run: "
+                      "`python -m classify.train --cross-lingual` adds them. The left-out Russian source above scores "
+                      "models trained without Russian posts.", cls="note"))
     if t:
         b += [Heading("Cross-lingual transfer", 3, "cross-lingual-heading"), t,
               Para("Models trained on one half of the English posts only (2 folds over groups, in each repeat of the "

@@ -90,7 +90,7 @@ def test_same_command_twice_gives_same_metrics(gold_file):
 
 def test_metrics_structure_and_interval_covers_estimate(gold_file):
     res = evaluate(gold_file, models=["baseline", "cue_rule"], folds=3, repeats=1, out_dir=None, n_boot=200,
-                   configs={"baseline": {"threshold_folds": 0}})
+                   configs={"baseline": {"threshold_folds": 0}}, cross_lingual=True)
     for kind in ("baseline", "cue_rule"):
         for task in ("topics", "frames", "stance_west"):
             s = res["models"][kind]["summary"][task]
@@ -98,6 +98,20 @@ def test_metrics_structure_and_interval_covers_estimate(gold_file):
     assert "baseline - cue_rule" in res["paired"]
     assert set(res["cross_lingual"]["baseline"]) == {"ru", "non_en"}
     assert res["ranking"] == ["baseline"]
+
+
+def test_cross_lingual_checks_run_only_when_asked(gold_file, tmp_path, monkeypatch):
+    """Off by default (no English-only fits at all, and the report says how to add them); on with the flag."""
+    import classify.evaluation.protocol as P
+
+    calls = []
+    real = P.english_only
+    monkeypatch.setattr(P, "english_only", lambda *a, **k: calls.append(1) or real(*a, **k))
+    res = evaluate(gold_file, models=["cue_rule"], folds=3, repeats=1, out_dir=tmp_path, n_boot=10)
+    assert calls == [] and res["cross_lingual"] == {} and "translated_transfer" not in res
+    assert res["protocol"]["cross_lingual"] is False and "--cross-lingual" in (tmp_path / "latest" / "report.md").read_text()
+    res = evaluate(gold_file, models=["cue_rule"], folds=3, repeats=1, out_dir=None, n_boot=10, cross_lingual=True)
+    assert calls == [1] and set(res["cross_lingual"]["cue_rule"]) == {"ru", "non_en"}
 
 
 def _write_translations(path, gold, make):
@@ -113,7 +127,8 @@ def test_translated_transfer_identity_and_garbage(gold_file, tmp_path):
     from conftest import make_gold
 
     g = make_gold()
-    kw = dict(models=["baseline", "cue_rule"], folds=3, repeats=1, out_dir=None, n_boot=50, configs={"baseline": {"threshold_folds": 0}})
+    kw = dict(models=["baseline", "cue_rule"], folds=3, repeats=1, out_dir=None, n_boot=50, configs={"baseline": {"threshold_folds": 0}},
+              cross_lingual=True)
     same = tmp_path / "same.jsonl"
     _write_translations(same, g, lambda p: p)
     res = evaluate(gold_file, translations_path=same, **kw)["translated_transfer"]
@@ -149,7 +164,8 @@ def test_english_only_check_is_repeated_over_splits(gold_file, tmp_path):
         assert sorted(set(two[1].fold[r].tolist())) == [0, 1]  # both halves held out, every post scored
     _, other = english_only(g, factory, cb, tr, seed=1, repeats=1)
     np.testing.assert_array_equal(two[1].fold[1], other[1].fold[0])  # repeat 1 is split seed 1
-    res = evaluate(gold_file, models=["cue_rule"], folds=3, repeats=2, out_dir=None, n_boot=10, translations_path=path)
+    res = evaluate(gold_file, models=["cue_rule"], folds=3, repeats=2, out_dir=None, n_boot=10, translations_path=path,
+                   cross_lingual=True)
     assert res["translated_transfer"]["protocol"].startswith("2 repeat(s) of 2 folds") and "split seeds 0, 1" in res["translated_transfer"]["protocol"]
 
 
@@ -159,4 +175,38 @@ def test_bad_translations_file_is_one_line_error(gold_file, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"post_id": "p00"}\n')
     with pytest.raises(InputError, match=r"bad.jsonl:1: not a translation record"):
-        evaluate(gold_file, models=["cue_rule"], folds=3, repeats=1, out_dir=None, n_boot=10, translations_path=bad)
+        evaluate(gold_file, models=["cue_rule"], folds=3, repeats=1, out_dir=None, n_boot=10, translations_path=bad,
+                 cross_lingual=True)
+
+
+def test_train_ships_the_random_test_model_instead_of_fitting_it_again(tmp_path, monkeypatch):
+    """The model fitted on the train split for the random test is the one saved: no further fit, and it
+    predicts exactly as a fresh fit on the train split with the same seed."""
+    from conftest import make_gold
+
+    from classify.evaluation.crossval import post_groups
+    from classify.gold.files import load_gold, split_of
+    from classify.learners import load_model
+    from classify.learners.baseline.model import BaselineModel
+    from classify.train import train
+
+    g = make_gold()
+    g["source"] = np.where(np.arange(len(g)) % 2 == 0, "a", "b")
+    g["split"] = np.where(np.arange(len(g)) % 5 == 4, "test", "train")
+    path = tmp_path / "gold.jsonl"
+    g.to_json(path, orient="records", lines=True, force_ascii=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # fits in this process, where they are counted
+    fits = []
+    real_fit = BaselineModel.fit
+    monkeypatch.setattr(BaselineModel, "fit", lambda self, *a, **k: fits.append(1) or real_fit(self, *a, **k))
+    cfg = {"baseline": {"threshold_folds": 2}}
+    res = train(path, tmp_path / "models", models=["baseline"], configs=cfg, folds=3, eval_dir=None)
+    assert len(fits) == 3 + 2 + 1  # cross-validation, one per left-out source, the random test's: none after
+    assert res.train_seconds["baseline"] > 0
+    train_split = split_of(load_gold(path), "train")
+    fresh = make_factory("baseline", cfg, Codebook.load(), 0)().fit(train_split, train_split, groups=post_groups(train_split))
+    shipped = load_model(tmp_path / "models" / "baseline")
+    a, b = shipped.predict_proba(g), fresh.predict_proba(g)
+    for task in ("topics", "frames", "stance"):
+        np.testing.assert_array_equal(getattr(a, task), getattr(b, task))
+    assert shipped.thresholds_ == fresh.thresholds_
