@@ -112,9 +112,9 @@ def evaluate(gold_path: str | Path = DEFAULT_GOLD, *, models: Sequence[str] = ("
         result["errors"] += worst_errors(gold, oofs[kind], codebook, kind)
         say(f"{kind}: leave-one-source-out and the random test")
         heldout[kind] = outside_scores(gold, test, factory, codebook, oofs[kind], n_boot, seed)
-        if models_out is not None and heldout[kind]["model"] is not None:
-            models_out[kind] = (heldout[kind].pop("model"), heldout[kind]["model_seconds"])
-        heldout[kind].pop("model", None)
+        model = heldout[kind].pop("model")
+        if models_out is not None and model is not None:
+            models_out[kind] = (model, heldout[kind]["model_seconds"])
     result["heldout"] = {kind: h["metrics"] for kind, h in heldout.items()}
     result["heldout_paired"] = heldout_pairs(gold, test, heldout, codebook, n_boot, seed)
     result["heldout_paired_loso"] = loso_pairs(gold, heldout, codebook, n_boot, seed)

@@ -54,9 +54,10 @@ def encoder_threads() -> int:
     ``$OMP_NUM_THREADS`` (set by joblib in its workers), else every usable core."""
     from .transformer.network import THREADS_ENV
 
-    given = os.environ.get(THREADS_ENV) or os.environ.get("OMP_NUM_THREADS")
-    if given:
-        return max(1, int(given))
+    for name in (THREADS_ENV, "OMP_NUM_THREADS"):
+        given = os.environ.get(name, "").strip()
+        if given.isdigit():
+            return max(1, int(given))
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

@@ -74,11 +74,17 @@ def test_an_unknown_rare_label_is_refused_before_any_work(tmp_path, capsys):
 @pytest.mark.slow
 def test_queue_command_on_real_pool_posts(tmp_path, tiny_encoder):
     """Picks from real RIA posts: n records, each with a reason and scores, none already in a round."""
+    from conftest import make_gold
+
     from classify.gold.rounds import given_groups
     from classify.labels import main
+    from classify.learners.baseline.model import BaselineConfig, BaselineModel
 
+    g = make_gold()  # a small saved model: the default, a baseline fit on the whole train split, takes minutes
+    BaselineModel(BaselineConfig(threshold_folds=0)).fit(g, g).save(tmp_path / "model")
     out = tmp_path / "q.jsonl"
     assert main(["queue", "-n", "8", "--source", "ria", "-o", str(out), "--encoder", str(tiny_encoder),
+                 "--model", str(tmp_path / "model"),
                  "--near-duplicate", "1.01", "--rare", "stance:favor", "cyber"]) == 0  # tiny encoder: all posts alike
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(recs) == 8 and len({r["post_id"] for r in recs}) == 8
@@ -86,3 +92,17 @@ def test_queue_command_on_real_pool_posts(tmp_path, tiny_encoder):
     assert all(("stance:favor" in r["reason"] or "cyber" in r["reason"]) for r in recs if r["scores"]["strategy"] == "rare")
     assert {r["scores"]["strategy"] for r in recs} == {"rare", "disagreement", "uncertainty", "diversity"}
     assert not {r["dup_group"] for r in recs} & given_groups()
+
+
+def test_the_queue_model_is_a_baseline_fit_on_the_train_split_unless_one_is_given(tmp_path):
+    from conftest import make_gold
+
+    from classify.labels import _queue_model
+    from classify.learners.baseline.model import BaselineModel
+
+    g = make_gold()
+    fitted = _queue_model(None, g)
+    assert isinstance(fitted, BaselineModel) and fitted.fitted_ and fitted.card_["n_posts"] == len(g)
+    fitted.save(tmp_path / "m")
+    loaded = _queue_model(tmp_path / "m", None)
+    np.testing.assert_array_equal(loaded.predict_proba(g).stance, fitted.predict_proba(g).stance)

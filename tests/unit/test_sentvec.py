@@ -50,6 +50,9 @@ def test_vectors_encoded_in_several_threads_equal_one_threads(monkeypatch):
         got[n] = sentvec.sentence_vectors(texts)
     sentvec._CACHE.clear()
     assert len(texts) > 50 and np.array_equal(got["1"], got["2"])
+    monkeypatch.setenv("CLASSIFY_THREADS", "many")  # not a number: ignored, not a crash
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert sentvec.encoder_threads() == 3
 
 
 def test_fast_tokenizer_gives_the_package_ids_on_every_gold_paragraph():
