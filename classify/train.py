@@ -1,7 +1,7 @@
 """Train the models on the labelled subset, evaluate them, save them and print what they achieved.
 
     python -m classify.train                       # every model, default settings
-    python -m classify.train --models baseline     # only the TF-IDF baseline (about a minute)
+    python -m classify.train --models baseline     # only the TF-IDF baseline (about a third of the time)
 
 Steps: (1) cross-validated evaluation of each model and of the cue rule (the reference system),
 written to ``eval/<run-id>/`` and ``eval/latest/``; (2) each model fitted on all posts of the gold's train
