@@ -431,7 +431,7 @@ def table(res: dict[str, Any]) -> str:
             p = v["posts_per_s"]
             rss = v.get("all_processes_peak_rss_mb", v["peak_rss_mb"])["median"]
             jobs = f" ({v['jobs']} workers)" if v.get("jobs", 1) > 1 else ""
-            jobs += f" (= the {v['same_run_as']} run)" if v.get("same_run_as") else ""
+            jobs += " (same run)" if v.get("same_run_as") else ""
             lines.append(f"{'tag ' + kind + jobs:<34}{n:>8}{p['median']:>18,.0f} [{p['min']:,.0f}, {p['max']:,.0f}]{rss:>14,.0f}")
     for kind, by_n in res.get("model", {}).items():
         for n, v in by_n.items():
