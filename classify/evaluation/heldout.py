@@ -24,23 +24,23 @@ PROTOCOLS = ("cv", "loso", "test")
 
 
 def predict_splits(gold: pd.DataFrame, factory: Callable[[], Model], codebook: Codebook,
-                   splits: Sequence[tuple[np.ndarray, np.ndarray]], fitted: dict[int, Model] | None = None) -> OOF:
+                   splits: Sequence[tuple[np.ndarray, np.ndarray]], keep_model: int | None = None) -> tuple[OOF, Model | None]:
     """Fit a fresh model on each ``train`` index set and keep its outputs on the matching ``test`` set.
 
-    ``fitted``, when given, is filled with the fitted model of the split numbers it holds as keys (one at most)."""
+    Returns the outputs and the fitted model of split number ``keep_model`` (``None`` when not asked for)."""
     n, T, F, S = len(gold), len(codebook.topics), len(codebook.frames), len(codebook.stances)
     oof = OOF(np.zeros((1, n, T)), np.zeros((1, n, F)), np.zeros((1, n, S)), np.zeros((1, n, T), bool),
               np.zeros((1, n, F), bool), np.zeros((1, n), int), np.zeros((1, n, F), int), np.full((1, n), -1))
-    keep = next(iter(fitted), None) if fitted else None
-    for k, ((_, te), out) in enumerate(zip(splits, fit_folds(gold, factory, list(splits), keep_model=keep))):
-        if k == keep:
-            fitted[k] = out.model
+    kept = None
+    for k, ((_, te), out) in enumerate(zip(splits, fit_folds(gold, factory, list(splits), keep_model=keep_model))):
+        if k == keep_model:
+            kept = out.model
         oof.fit_seconds.append(out.fit_seconds)
         oof.topics_p[0, te], oof.frames_p[0, te], oof.stance_p[0, te] = out.topics_p, out.frames_p, out.stance_p
         oof.topics_y[0, te], oof.frames_y[0, te], oof.stance_y[0, te] = out.topics_y, out.frames_y, out.stance_y
         oof.evidence[0, te] = out.evidence
         oof.fold[0, te] = k
-    return oof
+    return oof, kept
 
 
 def loso_splits(train: pd.DataFrame) -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -156,8 +156,8 @@ def outside_scores(train: pd.DataFrame, test: pd.DataFrame, factory: Callable[[]
     on_test_rows = np.arange(len(train), len(both))
     # one call for the left-out-source fits and the random test's fit, so parallel workers share them out
     jobs = [(tr, te) for _, tr, te in splits] + ([(np.arange(len(train)), on_test_rows)] if len(test) else [])
-    fitted = {len(jobs) - 1: None} if len(test) else None  # the random test's model is the one train ships
-    out = predict_splits(both, factory, codebook, jobs, fitted) if jobs else None
+    keep = len(jobs) - 1 if len(test) else None  # the random test's model is the one train ships
+    out, model = predict_splits(both, factory, codebook, jobs, keep_model=keep) if jobs else (None, None)
     loso = None
     if splits:
         loso = subset(out, np.arange(len(train)))
@@ -173,7 +173,7 @@ def outside_scores(train: pd.DataFrame, test: pd.DataFrame, factory: Callable[[]
         metrics["_test_oof"] = on_test
     return {"metrics": metrics, "frame": pd.concat(frames, ignore_index=True), "test_oof": metrics.pop("_test_oof", None),
             "loso_oof": loso, "loso_sources": {s: te for s, _, te in splits},
-            "model": fitted[len(jobs) - 1] if fitted else None, "model_seconds": out.fit_seconds[-1] if fitted else None}
+            "model": model, "model_seconds": out.fit_seconds[-1] if model is not None else None}
 
 
 def heldout_pairs(train: pd.DataFrame, test: pd.DataFrame, heldout: dict[str, dict[str, Any]], codebook: Codebook,

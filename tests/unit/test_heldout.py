@@ -28,16 +28,24 @@ def test_loso_holds_out_each_source_once(sourced):
 def test_every_held_out_post_is_scored_by_a_model_that_never_saw_it(sourced):
     cb = Codebook.load()
     splits = loso_splits(sourced)
-    oof = predict_splits(sourced, make_factory("cue_rule", None, cb, 0), cb, [(tr, te) for _, tr, te in splits])
+    oof, _ = predict_splits(sourced, make_factory("cue_rule", None, cb, 0), cb, [(tr, te) for _, tr, te in splits])
     assert (oof.fold[0] >= 0).all()
     assert np.allclose(oof.stance_p[0].sum(1), 1)
     m = slice_metrics(sourced, oof, cb, n_boot=50, seed=0)
     assert m["n"] == len(sourced) and 0 <= m["summary"]["topics"]["mean"] <= 1
 
 
+def test_predict_splits_returns_the_model_of_the_split_asked_for(sourced):
+    cb = Codebook.load()
+    splits = [(tr, te) for _, tr, te in loso_splits(sourced)]
+    assert predict_splits(sourced, make_factory("cue_rule", None, cb, 0), cb, splits)[1] is None
+    oof, kept = predict_splits(sourced, make_factory("cue_rule", None, cb, 0), cb, splits, keep_model=1)
+    assert kept is not None and kept.fitted_ and (oof.fold[0] >= 0).all()
+
+
 def test_heldout_frame_has_the_contract_columns(sourced):
     cb = Codebook.load()
-    oof = predict_splits(sourced, make_factory("cue_rule", None, cb, 0), cb, [(np.arange(0), np.arange(len(sourced)))])
+    oof, _ = predict_splits(sourced, make_factory("cue_rule", None, cb, 0), cb, [(np.arange(0), np.arange(len(sourced)))])
     df = heldout_frame(sourced, oof, cb, "test")
     labels = list(cb.topics) + list(cb.frames)
     expected = (["post_id", "source", "lang", "split", "protocol"] + [f"{k}_{lab}" for lab in labels for k in ("gold", "p", "pred")]
@@ -72,7 +80,7 @@ def test_loso_pairs_give_each_left_out_source_the_paired_difference_of_its_score
     held = {}
     for kind, cfg in (("baseline", {"baseline": {"threshold_folds": 0, "sentence_vectors": 0.0}}), ("cue_rule", None)):
         factory = make_factory(kind, cfg, cb, 0)
-        cv = predict_splits(sourced, factory, cb, [(tr, te) for _, tr, te in loso_splits(sourced)])  # any out-of-fold outputs
+        cv, _ = predict_splits(sourced, factory, cb, [(tr, te) for _, tr, te in loso_splits(sourced)])  # any out-of-fold outputs
         held[kind] = outside_scores(sourced, empty, factory, cb, cv, n_boot=50, seed=0)
     pairs = loso_pairs(sourced, held, cb, n_boot=50, seed=0)
     assert sorted(pairs) == ["a", "b"] and all(list(p) == ["baseline - cue_rule"] for p in pairs.values())
