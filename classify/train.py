@@ -125,7 +125,7 @@ def print_summary(res: TrainResult) -> None:
     for kind, secs in res.train_seconds.items():
         cv = res.metrics.get("timings", {}).get(kind, {}).get("cv_seconds") if res.metrics else None
         extra = f", cross-validation {cv:.0f} s" if cv is not None else ""
-        print(f"{kind}: final fit {secs:.1f} s{extra} -> {res.model_dirs[kind]}")
+        print(f"{kind}: shipped model fitted on the train split in {secs:.1f} s{extra} -> {res.model_dirs[kind]}")
     how = "ranked first by the evaluation" if res.metrics else "no evaluation: the first model listed"
     print(f"best model: {res.best} ({how}; {res.best_path})")
     if res.metrics.get("run_dir"):
