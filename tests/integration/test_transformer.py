@@ -388,7 +388,7 @@ def test_tfidf_blend_mixes_its_task_only_and_survives_saving(tiny_encoder, tmp_p
     blended = TransformerModel(config(tiny_encoder, **{option: 0.25})).fit(g, g)
     tfidf = BaselineModel(BaselineConfig(threshold_folds=0, stance_needs_west=False, cue_hashtags=False,
                                          sentence_vectors=blended.config.tfidf_sentence_vectors,
-                                         label_similarity=blended.config.tfidf_label_similarity)).fit(g, g)
+                                         label_similarity=0.0)).fit(g, g)
     want = 0.75 * getattr(plain.predict_proba(g), task) + 0.25 * getattr(tfidf.predict_proba(g), task)
     np.testing.assert_allclose(getattr(blended.predict_proba(g), task), want, atol=1e-6)
     np.testing.assert_allclose(getattr(blended.predict_proba(g), other), getattr(plain.predict_proba(g), other), atol=1e-6)
@@ -473,13 +473,21 @@ def test_tfidf_sentence_vectors_reach_the_blended_tfidf_model_and_survive_saving
     np.testing.assert_allclose(loaded.predict_proba(g).frames, vec.predict_proba(g).frames, atol=1e-6)
 
 
-def test_tfidf_label_similarity_reaches_the_blended_tfidf_model_and_survives_saving(tiny_encoder, tmp_path):
+def test_a_model_saved_with_the_removed_tfidf_label_similarity_loads_only_when_it_was_off(tiny_encoder, tmp_path):
+    """The option lost its comparison and was deleted: a model saved with it at 0 loads and predicts as
+    before; one saved with it on cannot be reproduced by this version, which says so."""
+    import json
+
     from conftest import make_gold
 
     g = make_gold()
-    sim = TransformerModel(config(tiny_encoder, frames_tfidf=0.5, tfidf_label_similarity=5.0)).fit(g, g)
-    assert sim.tfidf_.config.label_similarity == 5.0
-    sim.save(tmp_path / "model")
-    loaded = load_model(tmp_path / "model")
-    assert loaded.config.tfidf_label_similarity == 5.0 and loaded.tfidf_.config.label_similarity == 5.0
-    np.testing.assert_allclose(loaded.predict_proba(g).frames, sim.predict_proba(g).frames, atol=1e-6)
+    m = TransformerModel(config(tiny_encoder, frames_tfidf=0.5)).fit(g, g)
+    assert m.tfidf_.config.label_similarity == 0.0
+    m.save(tmp_path / "model")
+    cfg_path = tmp_path / "model" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg_path.write_text(json.dumps({**cfg, "tfidf_label_similarity": 0.0}))
+    np.testing.assert_allclose(load_model(tmp_path / "model").predict_proba(g).frames, m.predict_proba(g).frames, atol=1e-6)
+    cfg_path.write_text(json.dumps({**cfg, "tfidf_label_similarity": 5.0}))
+    with pytest.raises(ModelError, match="tfidf_label_similarity=5.0.*retrain"):
+        load_model(tmp_path / "model")

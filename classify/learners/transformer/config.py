@@ -69,10 +69,6 @@ class TransformerConfig:
     vectors in its features, 0 for none. Why: the blended TF-IDF frames and stance learned on English
     words did not reach Russian posts or new sources; the vectors carry across both. It won its
     comparison (eval/SELECTION.md)."""
-    tfidf_label_similarity: float = 0.0
-    """``label_similarity`` of that TF-IDF model (``BaselineConfig``): weight of the cosines between a post's
-    sentence vector and the codebook's label descriptions in its frame and stance features; 0 for none.
-    Registered in eval/SELECTION.md."""
     stance_needs_west: bool = True
     """Give stance ``none`` to a post that names no Western actor (``classify.learners.west``): the
     codebook's stance evaluates Western governments and alliances, which such a post does not name.
@@ -94,7 +90,6 @@ class TransformerConfig:
         check_float("TransformerConfig", "stance_tfidf", self.stance_tfidf, 0, 1)
         check_float("TransformerConfig", "frames_tfidf", self.frames_tfidf, 0, 1)
         check_float("TransformerConfig", "tfidf_sentence_vectors", self.tfidf_sentence_vectors, 0, 100)
-        check_float("TransformerConfig", "tfidf_label_similarity", self.tfidf_label_similarity, 0, 100)
         for name in ("lr_encoder", "lr_heads"):
             check_float("TransformerConfig", name, getattr(self, name), 0, lo_open=True)
         check_folds("TransformerConfig", "threshold_folds", self.threshold_folds)
@@ -109,7 +104,8 @@ class TransformerConfig:
 
 
 REMOVED_OPTIONS = {"average_last_epochs": 0, "head_prior": 0.0, "post_pool": "max", "cue_dropout_on": "topics",
-                   "contrastive_epochs": 0, "lr_contrastive": None, "contrastive_then": None}
+                   "contrastive_epochs": 0, "lr_contrastive": None, "contrastive_then": None,
+                   "tfidf_label_similarity": 0.0}
 """Options of earlier versions that lost their comparisons (README, "Results"), with the value that
 behaves as this version does (``None``: any value, the option only mattered with another one set)."""
 

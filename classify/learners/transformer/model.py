@@ -164,11 +164,12 @@ class TransformerModel(Model):
             return None
         from ..baseline.model import BaselineConfig, BaselineModel
 
-        # its own stance gate off (the transformer's ``stance_needs_west`` alone decides) and the cues as
-        # written, as in the comparisons that chose the blends (eval/SELECTION.md)
+        # its own stance gate off (the transformer's ``stance_needs_west`` alone decides), the cues as
+        # written and no label-description cosines (in this blend they tied their comparison), as in the
+        # comparisons that chose the blends (eval/SELECTION.md)
         cfg = BaselineConfig(threshold_folds=0, stance_needs_west=False, cue_hashtags=False,
-                             sentence_vectors=self.config.tfidf_sentence_vectors,
-                             label_similarity=self.config.tfidf_label_similarity, seed=self.config.seed)
+                             sentence_vectors=self.config.tfidf_sentence_vectors, label_similarity=0.0,
+                             seed=self.config.seed)
         return BaselineModel(cfg, self.codebook).fit(paragraphs, gold, groups)
 
     def _oof_thresholds(self, paragraphs, gold, Yt, Yf, ys, evidence, groups, tok, mdl, n_frozen, frozen, cue):
@@ -440,7 +441,6 @@ class TransformerModel(Model):
         cfg.setdefault("stance_tfidf", 0.0)
         cfg.setdefault("frames_tfidf", 0.0)
         cfg.setdefault("tfidf_sentence_vectors", 0.0)
-        cfg.setdefault("tfidf_label_similarity", 0.0)
         cfg.setdefault("stance_needs_west", False)
         cfg.setdefault("topics_cue_hashtags", False)
         drop_removed_options(cfg, path)
