@@ -102,28 +102,25 @@ def fit_folds(gold: pd.DataFrame, factory: Callable[[], Model], splits: list[tup
     """``fit_and_predict`` on each ``(train, test)`` index pair, in order.
 
     Models whose fits use one core (``Model.fits_on_one_core``) are fitted in parallel worker processes,
-    one per core, the largest training sets first (so that no large fit is left to run alone at the end);
-    each fit depends only on its posts and seed, so the outputs equal a sequential run's (a test checks).
-    ``progress(k)`` is called as fold ``k`` finishes. The output of split ``keep_model`` also holds its
-    fitted model. Outputs are returned in the order of ``splits``.
+    one per core: each fit depends only on its posts and seed, so the outputs equal a sequential run's
+    (a test checks). ``progress(k)`` is called as fold ``k`` finishes. The output of split ``keep_model``
+    also holds its fitted model.
     """
     groups = post_groups(gold)
     jobs = [(factory, gold.iloc[tr], [groups[i] for i in tr], gold.iloc[te], k == keep_model) for k, (tr, te) in enumerate(splits)]
     workers = min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    order = list(range(len(jobs)))
     if workers > 1 and factory().fits_on_one_core:
         from joblib import Parallel, delayed
 
-        order.sort(key=lambda k: -len(splits[k][0]))  # stable: equal sizes keep their order
-        results = Parallel(n_jobs=workers, return_as="generator")(delayed(fit_and_predict)(*jobs[k]) for k in order)
+        results = Parallel(n_jobs=workers, return_as="generator")(delayed(fit_and_predict)(*job) for job in jobs)
     else:
         results = (fit_and_predict(*job) for job in jobs)
-    outputs: dict[int, FoldOutput] = {}
-    for k, out in zip(order, results):
-        outputs[k] = out
+    outputs = []
+    for k, out in enumerate(results):
+        outputs.append(out)
         if progress:
             progress(k)
-    return [outputs[k] for k in range(len(jobs))]
+    return outputs
 
 
 def cross_validate(gold: pd.DataFrame, factory: Callable[[], Model], codebook: Codebook, *, folds: int, repeats: int,
