@@ -178,7 +178,8 @@ def bench_pipeline(model_dir: Path, dumps: list[Path], runtime: str = "torch", c
     Both timings include loading: the pipeline's construction from the model's encoder folder,
     and ``classify.tag``'s model load (the in-process cache of loaded encoders is emptied first, so
     ``tag`` reads the weights from disk as the pipeline does). The plain loop applies the same heads
-    and cue stacking, in fp32 (the reference for every runtime). For ``runtime="bf16"`` the same
+    and the model's own steps after them (TF-IDF frame blend, cue stacking, topics from the cues), in
+    fp32 (the reference for every runtime). For ``runtime="bf16"`` the same
     loop is also timed under the same bfloat16 autocast (``plain_bf16_seconds``), so the gain of
     the project's batching, deduplication and bucketing alone is a ratio too.
     ``cache_dir``: the ``CLASSIFY_CACHE`` of the run (where ONNX graphs are cached).
@@ -194,6 +195,7 @@ from classify.learners.cues import CueMatcher
 from classify.learners.transformer.encoder import ENCODER_PREFIX
 from classify.learners.transformer.network import windows
 from classify.learners.stacking import apply_stacker
+from classify.learners.transformer.model import blend
 from classify.tagging.local import tag
 from classify.tagging.rows import read_tags
 model_dir = {str(model_dir)!r}; dumps = {[str(d) for d in dumps]!r}
@@ -218,10 +220,14 @@ def plain_loop():
             Z.append(np.concatenate([h.mean(0), np.log1p(hits)]) if m.config.use_cues else h.mean(0))
         Z = np.array(Z)
         prob = 1 / (1 + np.exp(-(Z @ W.T + b).max(0)))
+        T, F = prob[None, :nt], prob[None, nt:]
+        if getattr(m, 'tfidf_', None) is not None:  # the model's own TF-IDF blend, as in predict_proba
+            F = blend(F, m.tfidf_.predict_proba([paras]).frames, m.config.frames_tfidf)
         if m.stackers_ is not None:
-            prob = np.concatenate([apply_stacker(m.stackers_[:nt], prob[None, :nt], H[None, :nt])[0],
-                                   apply_stacker(m.stackers_[nt:], prob[None, nt:], H[None, nt:])[0]])
-        plain.append(prob)
+            T, F = apply_stacker(m.stackers_[:nt], T, H[None, :nt]), apply_stacker(m.stackers_[nt:], F, H[None, nt:])
+        if m.config.topics_from_cues:
+            T = (m._topic_cue_hits([paras], H[None, :nt]) > 0).astype(float)
+        plain.append(np.concatenate([T[0], F[0]]))
     return plain, time.perf_counter() - t, load_sec
 plain, plain_sec, load_sec = plain_loop()
 plain_bf16_sec = None
