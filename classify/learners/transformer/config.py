@@ -106,7 +106,7 @@ class TransformerConfig:
 REMOVED_OPTIONS = {"average_last_epochs": 0, "head_prior": 0.0, "post_pool": "max", "cue_dropout_on": "topics",
                    "contrastive_epochs": 0, "lr_contrastive": None, "contrastive_then": None,
                    "tfidf_label_similarity": 0.0}
-"""Options of earlier versions that lost their comparisons (README, "Results"), with the value that
+"""Options of earlier versions that lost or tied their comparisons (README, "Results"), with the value that
 behaves as this version does (``None``: any value, the option only mattered with another one set)."""
 
 
