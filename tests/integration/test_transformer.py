@@ -474,7 +474,7 @@ def test_tfidf_sentence_vectors_reach_the_blended_tfidf_model_and_survive_saving
 
 
 def test_a_model_saved_with_the_removed_tfidf_label_similarity_loads_only_when_it_was_off(tiny_encoder, tmp_path):
-    """The option lost its comparison and was deleted: a model saved with it at 0 loads and predicts as
+    """The option tied its comparison and was deleted: a model saved with it at 0 loads and predicts as
     before; one saved with it on cannot be reproduced by this version, which says so."""
     import json
 
